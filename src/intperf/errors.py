@@ -1,0 +1,78 @@
+"""The one error root of intperf and its classification.
+
+Tree::
+
+    IntperfError                      (retriable=False, counts_as_failure=True)
+    ├── UsageError                    bad input from the user: CLI exit code 2, HTTP 4xx
+    │   ├── ScenarioError             a scenario file does not validate (file, path, value, hint)
+    │   ├── CriterionSyntaxError      a success criterion does not parse
+    │   └── FeederError               a data feeder file cannot be read or is empty
+    ├── TargetError                   the system under test cannot be used: CLI exit code 3
+    │   └── TargetUnreachableError    connection refused / DNS failure before the run starts
+    ├── RunInterruptedError           the run was stopped before it could complete: exit code 3
+    └── FeederExhaustedError          a queue feeder ran dry (ends the user's work, not an error
+                                      of the target: counts_as_failure=False)
+"""
+
+from __future__ import annotations
+
+
+class IntperfError(Exception):
+    """Root of every error intperf raises on purpose."""
+
+    retriable: bool = False
+    counts_as_failure: bool = True
+    exit_code: int = 3
+
+
+class UsageError(IntperfError):
+    """The user asked for something invalid; nothing was run."""
+
+    exit_code = 2
+
+
+class ScenarioError(UsageError):
+    """A scenario document is invalid.
+
+    ``problems`` lists every problem found as ``(location, message)`` pairs where
+    location is ``file:path.in.document``.
+    """
+
+    def __init__(self, source: str, problems: list[tuple[str, str]]) -> None:
+        self.source = source
+        self.problems = problems
+        lines = [f"{source}: {len(problems)} problem(s) in the scenario"]
+        lines += [f"  {loc}: {msg}" for loc, msg in problems]
+        super().__init__("\n".join(lines))
+
+
+class CriterionSyntaxError(UsageError):
+    """A success-criterion expression does not parse."""
+
+
+class FeederError(UsageError):
+    """A feeder's data file is missing, unreadable or empty."""
+
+
+class TargetError(IntperfError):
+    """The system under test cannot be used."""
+
+    exit_code = 3
+
+
+class TargetUnreachableError(TargetError):
+    """The target refused or never answered a connection before the run started."""
+
+    retriable = True
+
+
+class RunInterruptedError(IntperfError):
+    """The run was interrupted (signal, worker crash) before it could complete."""
+
+    exit_code = 3
+
+
+class FeederExhaustedError(IntperfError):
+    """A queue feeder has no records left; the virtual user stops."""
+
+    counts_as_failure = False

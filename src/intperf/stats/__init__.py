@@ -1,0 +1,5 @@
+"""Mergeable measurements and statistics; imports nothing else of intperf."""
+
+from intperf.stats.histogram import LogHistogram
+
+__all__ = ["LogHistogram"]
