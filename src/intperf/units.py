@@ -1,10 +1,12 @@
-"""Parsing of durations (``300s``, ``5m``, ``2000ms``), rates (``100/s``, ``100rps``) and ratios (``5%``)."""
+"""Parsing of durations (``300s``, ``5m``, ``2000ms``), rates (``100/s``) and ratios (``5%``)."""
 
 from __future__ import annotations
 
 import re
 
-_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?|\.\d+)\s*(ms|s|m|h|us|µs)?\s*$")
+_DURATION = re.compile(
+    r"^\s*(\d+(?:\.\d+)?|\.\d+)\s*(ms|s|m|h|us|µs)?\s*$"
+)
 _DURATION_PART = re.compile(r"(\d+(?:\.\d+)?)(ms|us|µs|h|m|s)")
 _UNIT_SECONDS = {"us": 1e-6, "µs": 1e-6, "ms": 1e-3, "s": 1.0, "m": 60.0, "h": 3600.0}
 _RATE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(?:/\s*(s|sec|m|min|h)|(rps|rpm))?\s*$")
@@ -12,7 +14,7 @@ _RATE_UNIT = {"s": 1.0, "sec": 1.0, "m": 60.0, "min": 60.0, "h": 3600.0, "rps": 
 
 
 def parse_duration(value: str | float | int) -> float:
-    """Seconds in ``value``: a number (seconds) or text like ``300s``, ``5m``, ``2000ms``, ``1m30s``.
+    """Seconds in ``value``: a number (seconds) or text like ``300s``, ``5m``, ``1m30s``.
 
     Raises ValueError with the offending text.
     """
@@ -30,7 +32,8 @@ def parse_duration(value: str | float | int) -> float:
     if parts and "".join(n + u for n, u in parts) == compact:
         return sum(float(n) * _UNIT_SECONDS[u] for n, u in parts)
     raise ValueError(
-        f"not a duration: {value!r} (use a number of seconds or e.g. '300s', '5m', '2000ms', '1m30s')"
+        f"not a duration: {value!r} "
+        "(use a number of seconds or e.g. '300s', '5m', '2000ms', '1m30s')"
     )
 
 
@@ -72,5 +75,5 @@ def format_duration(seconds: float) -> str:
         return f"{seconds * 1000:.0f}ms"
     if seconds < 60:
         return f"{seconds:.3g}s"
-    m, s = divmod(int(round(seconds)), 60)
+    m, s = divmod(round(seconds), 60)
     return f"{m}m{s:02d}s" if m < 60 else f"{m // 60}h{m % 60:02d}m"

@@ -55,9 +55,13 @@ class RequestWindow:
         """Count ``n`` failures of class ``cls`` with an optional message."""
         self.errors[cls.value] = self.errors.get(cls.value, 0) + n
         if message is not None:
-            msgs = self.messages
-            if message in msgs or len(msgs) < MAX_MESSAGES:
-                msgs[message] = msgs.get(message, 0) + n
+            self.add_message(message, n)
+
+    def add_message(self, message: str, n: int = 1) -> None:
+        """Count a failure message; beyond MAX_MESSAGES distinct ones only known ones count."""
+        msgs = self.messages
+        if message in msgs or len(msgs) < MAX_MESSAGES:
+            msgs[message] = msgs.get(message, 0) + n
 
     def merge(self, other: RequestWindow) -> None:
         """Add ``other`` into this window."""
@@ -69,8 +73,7 @@ class RequestWindow:
         for k, v in other.errors.items():
             self.errors[k] = self.errors.get(k, 0) + v
         for m, v in other.messages.items():
-            if m in self.messages or len(self.messages) < MAX_MESSAGES:
-                self.messages[m] = self.messages.get(m, 0) + v
+            self.add_message(m, v)
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-able form."""

@@ -1,0 +1,5 @@
+"""``python -m intperf`` is the ``intperf`` command."""
+
+from intperf.cli import main
+
+main()

@@ -1,0 +1,278 @@
+"""``intperf`` command line: run scenarios, serve the demo shop, the quick start.
+
+Exit codes (docs/cli.md): 0 passed, 1 criteria failed, 2 bad input or usage,
+3 the run could not complete (target unreachable, interrupted).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+import sys
+import uuid
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+
+from intperf import __version__
+from intperf.errors import IntperfError, UsageError
+from intperf.loadtest.criteria import DEFAULT_CRITERIA, parse_all
+from intperf.loadtest.runner import LoadTest, RunOutcome
+from intperf.loadtest.scenario import Scenario, load_scenario
+from intperf.loadtest.workload import LoadSpec
+from intperf.units import parse_duration, parse_rate
+
+EXIT_PASSED, EXIT_FAILED, EXIT_USAGE, EXIT_INCOMPLETE = 0, 1, 2, 3
+
+app = typer.Typer(
+    name="intperf",
+    help="Integration Performance Service: load tests, live analytics and optimization advice.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+out = Console()
+err = Console(stderr=True)
+
+
+def _version(value: bool) -> None:
+    if value:
+        out.print(f"intperf {__version__}")
+        raise typer.Exit(EXIT_PASSED)
+
+
+@app.callback()
+def _root(
+    version: Annotated[bool, typer.Option("--version", callback=_version, is_eager=True,
+                                          help="Print the version and exit.")] = False,
+    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Log more.")] = False,
+) -> None:
+    logging.basicConfig(level=logging.INFO if verbose else logging.WARNING,
+                        format="%(levelname)s %(name)s: %(message)s")
+
+
+def apply_overrides(scenario: Scenario, *, base_url: str | None, users: int | None,
+                    duration: str | None, rate: str | None) -> Scenario:
+    """Apply the command-line load options to ``scenario`` (errors are UsageError)."""
+    update: dict[str, Any] = {}
+    if base_url is not None:
+        if not base_url.startswith(("http://", "https://")):
+            raise UsageError(f"--base-url: {base_url!r} is not an http:// or https:// URL")
+        update["base_url"] = base_url.rstrip("/")
+    if users is not None or duration is not None or rate is not None:
+        load = scenario.load.model_dump(by_alias=True, exclude_none=True)
+        try:
+            dur = parse_duration(duration) if duration is not None else None
+            per_sec = parse_rate(rate) if rate is not None else None
+        except ValueError as exc:
+            raise UsageError(f"--duration/--rate: {exc}") from None
+        if users is not None and users < 1:
+            raise UsageError(f"--users: must be at least 1, got {users}")
+        if per_sec is not None:
+            if per_sec <= 0:
+                raise UsageError(f"--rate: must be above 0, got {rate!r}")
+            keep = {k: load[k] for k in ("max_users", "max_connections", "graceful_stop")
+                    if k in load}
+            hold = dur if dur is not None else (scenario.load.duration or 30.0)
+            load = {**keep, "constant_arrival_rate": {"rate": per_sec, "time_unit": 1.0,
+                                                      "duration": hold}}
+            if users is not None:
+                load["max_users"] = users
+        else:
+            if users is not None:
+                for k in ("injection", "constant_arrival_rate", "ramping_arrival_rate", "stages"):
+                    load.pop(k, None)
+                load["users"] = users
+                load.setdefault("duration", 30.0)
+            if dur is not None:
+                if "constant_arrival_rate" in load:
+                    load["constant_arrival_rate"]["duration"] = dur
+                elif "stages" in load or "injection" in load or "ramping_arrival_rate" in load:
+                    raise UsageError("--duration applies to 'users' or a constant rate; this "
+                                     "scenario's load is shaped by stages/injection steps")
+                else:
+                    load["duration"] = dur
+        try:
+            update["load"] = LoadSpec.model_validate(load)
+        except ValueError as exc:
+            raise UsageError(f"the command-line load options are invalid: {exc}") from None
+    return scenario.model_copy(update=update) if update else scenario
+
+
+def _default_out(scenario: Scenario) -> Path:
+    stamp = datetime.now(UTC).strftime("%Y%m%d-%H%M%S")
+    return Path("results") / f"{scenario.name}-{stamp}"
+
+
+def execute(scenario: Scenario, *, criteria_texts: list[str] | None, processes: int,
+            out_dir: Path, quiet: bool, seed: int | None = None,
+            options: dict[str, Any] | None = None) -> int:
+    """Run ``scenario``, print the summary, write reports; return the exit code."""
+    from intperf.progress import ProgressView
+    from intperf.reports import write_reports
+    from intperf.reports.console import criteria_table, summary_table
+    from intperf.reports.summary import RunInfo, build_summary
+
+    if scenario.base_url is None and any(
+            not s.request.path.startswith(("http://", "https://"))
+            for j in scenario.journeys for s in j.steps if hasattr(s, "request")):
+        raise UsageError(f"{scenario.source}: no base_url: set it in the scenario or pass "
+                         "--base-url")
+    texts = criteria_texts if criteria_texts else (list(scenario.criteria) or
+                                                   list(DEFAULT_CRITERIA))
+    criteria = parse_all(texts)
+    title = f"{scenario.name} ({scenario.load.model}, {processes} process"\
+            f"{'es' if processes > 1 else ''})"
+    with ProgressView(title, quiet=quiet) as view:
+        test = LoadTest(scenario, criteria, processes=processes, seed=seed,
+                        on_progress=view.update)
+        outcome = test.run()
+    status = _status(outcome)
+    info = RunInfo(
+        run_id=uuid.uuid4().hex[:12], scenario=scenario.name, scenario_source=scenario.source,
+        base_url=scenario.base_url or "", model=scenario.load.model,
+        started_at=outcome.started_at, ended_at=outcome.ended_at,
+        duration_s=outcome.duration_s, processes=outcome.processes, status=status,
+        abort_reason=outcome.abort_reason, intperf_version=__version__,
+        options=options or {},
+    )
+    crit = [{"criterion": r.criterion.text, "passed": r.passed, "observed": r.observed,
+             "message": r.message, "window": list(r.window) if r.window else None,
+             "abort": r.criterion.abort, "scope": r.criterion.scope}
+            for r in outcome.criteria]
+    summary = build_summary(outcome.series, crit, info)
+    paths = write_reports(summary, out_dir)
+    out.print(summary_table(summary))
+    out.print(criteria_table(summary))
+    for kind, path in paths.items():
+        out.print(f"{kind:>8}: {path}")
+    if outcome.abort_reason:
+        err.print(f"[yellow]run aborted:[/] {outcome.abort_reason}")
+    verdict = {"passed": "[green]PASSED[/]", "failed": "[red]FAILED[/]",
+               "aborted": "[red]ABORTED[/]", "interrupted": "[yellow]INTERRUPTED[/]"}
+    out.print(f"verdict: {verdict.get(status, status)}")
+    if status == "interrupted":
+        return EXIT_INCOMPLETE
+    if status == "passed":
+        requests = sum(w.requests for s in outcome.series.seconds.values()
+                       for w in s.requests.values())
+        return EXIT_PASSED if requests else EXIT_INCOMPLETE
+    return EXIT_FAILED
+
+
+def _status(outcome: RunOutcome) -> str:
+    if outcome.status == "interrupted":
+        return "interrupted"
+    if outcome.status == "aborted":
+        return "aborted"
+    return "passed" if all(r.passed for r in outcome.criteria) else "failed"
+
+
+@app.command()
+def run(
+    scenario_ref: Annotated[str, typer.Argument(metavar="SCENARIO",
+                                                help="A scenario file or a bundled name.")],
+    base_url: Annotated[str | None, typer.Option(help="Target base URL (overrides the "
+                                                 "scenario's).")] = None,
+    users: Annotated[int | None, typer.Option(help="Closed model with N virtual users "
+                                              "(with --rate: cap on concurrent users).")] = None,
+    duration: Annotated[str | None, typer.Option(help="How long to hold the load, e.g. 30s.")]
+    = None,
+    rate: Annotated[str | None, typer.Option(help="Open model at a constant arrival rate, "
+                                             "e.g. 100/s.")] = None,
+    criterion: Annotated[list[str] | None, typer.Option(
+        help="Success criterion, repeatable; replaces the scenario's.")] = None,
+    out_dir: Annotated[Path | None, typer.Option("--out", help="Report directory.")] = None,
+    processes: Annotated[int | None, typer.Option(help="Worker processes (default: cores).")]
+    = None,
+    seed: Annotated[int | None, typer.Option(help="Seed for reproducible randomness.")] = None,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No live progress.")] = False,
+) -> None:
+    """Run a load-test scenario and judge it against its success criteria."""
+    sc = load_scenario(scenario_ref)
+    sc = apply_overrides(sc, base_url=base_url, users=users, duration=duration, rate=rate)
+    procs = processes if processes is not None else (os.cpu_count() or 1)
+    if procs < 1:
+        raise UsageError(f"--processes: must be at least 1, got {procs}")
+    options = {k: v for k, v in {"base_url": base_url, "users": users, "duration": duration,
+                                 "rate": rate, "criterion": criterion, "processes": procs,
+                                 "seed": seed}.items() if v is not None}
+    code = execute(sc, criteria_texts=criterion, processes=procs,
+                   out_dir=out_dir or _default_out(sc), quiet=quiet, seed=seed,
+                   options=options)
+    raise typer.Exit(code)
+
+
+@app.command("demo-target")
+def demo_target(
+    port: Annotated[int, typer.Option(help="Port to listen on.")] = 8080,
+    host: Annotated[str, typer.Option(help="Loopback address to bind.")] = "127.0.0.1",
+    latency_ms: Annotated[float, typer.Option(help="Added mean latency on /api.")] = 0.0,
+    error_rate: Annotated[float, typer.Option(help="Fraction of /api answered 500.")] = 0.0,
+    seed: Annotated[int, typer.Option(help="Data seed.")] = 42,
+) -> None:
+    """Serve the demo social-commerce shop (the quick start's target)."""
+    from intperf.demo.shop import DemoConfig, serve
+
+    if not 0.0 <= error_rate <= 1.0:
+        raise UsageError(f"--error-rate: must be between 0 and 1, got {error_rate}")
+    serve(host=host, port=port, config=DemoConfig(seed=seed, latency_ms=latency_ms,
+                                                  error_rate=error_rate))
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@app.command()
+def quickstart(
+    out_dir: Annotated[Path, typer.Option("--out", help="Report directory.")] =
+    Path("results/quickstart"),
+    duration: Annotated[str | None, typer.Option(help="Hold duration override.")] = None,
+    processes: Annotated[int | None, typer.Option(help="Worker processes (default: cores).")]
+    = None,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q")] = False,
+) -> None:
+    """Start the demo shop and run the bundled social-commerce scenario against it (~30 s)."""
+    from intperf.demo.shop import run_in_subprocess
+
+    port = _free_port()
+    err.print(f"starting the demo shop on http://127.0.0.1:{port} …")
+    with run_in_subprocess(port):
+        sc = load_scenario("social-commerce")
+        sc = apply_overrides(sc, base_url=f"http://127.0.0.1:{port}", users=None,
+                             duration=duration, rate=None)
+        procs = processes if processes is not None else (os.cpu_count() or 1)
+        code = execute(sc, criteria_texts=None, processes=procs, out_dir=out_dir,
+                       quiet=quiet, options={"quickstart": True, "processes": procs})
+    raise typer.Exit(code)
+
+
+def main() -> None:
+    """Console entry point: one place that maps errors to exit codes."""
+    try:
+        app(standalone_mode=False)
+    except typer.Exit as exc:
+        sys.exit(exc.exit_code)
+    except IntperfError as exc:
+        err.print(f"[red]error:[/] {exc}", highlight=False)
+        sys.exit(exc.exit_code)
+    except KeyboardInterrupt:
+        err.print("[yellow]interrupted[/]")
+        sys.exit(EXIT_INCOMPLETE)
+    except (typer.BadParameter, typer.Abort) as exc:
+        err.print(f"[red]error:[/] {exc}")
+        sys.exit(EXIT_USAGE)
+    except Exception as exc:
+        import click
+
+        if isinstance(exc, click.ClickException):
+            exc.show()
+            sys.exit(EXIT_USAGE)
+        raise

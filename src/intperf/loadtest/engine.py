@@ -1,0 +1,360 @@
+"""The load engine of one worker: drives virtual users on one event loop.
+
+It turns a schedule (closed: users over time; open: arrival times) into virtual users,
+flushes a :class:`SecondWindow` every second through ``on_second``, enforces timeouts, and
+stops gracefully: at the end of the load no new request is sent, in-flight ones may finish
+for ``graceful_stop`` seconds, then everything left is cut.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import logging
+import random
+import ssl
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+
+from intperf import __version__
+from intperf.loadtest.http import Connection, Pool
+from intperf.loadtest.plan import ExecutionPlan
+from intperf.loadtest.profiles import ClosedSchedule, OpenSchedule, closed_schedule, open_schedule
+from intperf.loadtest.recorder import Recorder
+from intperf.loadtest.request import Origin
+from intperf.loadtest.results import ErrorClass, SecondWindow
+from intperf.loadtest.user import VirtualUser
+
+log = logging.getLogger(__name__)
+
+CONTROL_INTERVAL = 0.05
+SWEEP_INTERVAL = 0.1
+ARRIVAL_LOOKAHEAD = 0.2
+#: Bound on a run whose load has no natural end (iterations without a duration).
+UNBOUNDED_RUN_LIMIT = 24 * 3600.0
+
+
+@dataclass(frozen=True, slots=True)
+class WorkerShare:
+    """Which part of the load this engine runs."""
+
+    worker: int = 0
+    workers: int = 1
+    seed: int | None = None
+
+
+class Engine:
+    """Runs one worker's share of a scenario's load."""
+
+    def __init__(
+        self,
+        plan: ExecutionPlan,
+        *,
+        share: WorkerShare | None = None,
+        on_second: Callable[[SecondWindow], None] | None = None,
+        start_at_wall: float | None = None,
+        duration: float | None = None,
+    ) -> None:
+        self.plan = plan
+        scenario = plan.scenario
+        self.load = scenario.load
+        self.share = share or WorkerShare()
+        self.on_second = on_second
+        self.start_at_wall = start_at_wall
+        seed = self.share.seed
+        self.rng = random.Random(None if seed is None else seed * 7919 + self.share.worker)
+        self.recorder = Recorder(list(plan.request_names))
+        self.initial_vars: dict[str, str] = {k: str(v) for k, v in scenario.variables.items()}
+        self.cookies_enabled: bool = scenario.cookies
+        timeouts = scenario.timeouts
+        self.connect_timeout = timeouts.connect
+        self.read_timeout = timeouts.read
+        self.total_timeout = timeouts.total
+        self.default_header_lines = b"user-agent: intperf/%s\r\n" % __version__.encode() + b"".join(
+            f"{k}: {v}\r\n".encode("latin-1")
+            for k, v in scenario.headers.items()
+            if k.lower() not in ("host", "content-length", "user-agent")
+        )
+        self.inflight: set[Connection] = set()
+        self.pools: dict[Origin, Pool] = {}
+        self.users: dict[int, VirtualUser] = {}
+        self.accepting = True
+        self.stopped = False
+        self.exhausted = False
+        self.connect_attempts = 0
+        self._uids = itertools.count(self.share.worker, self.share.workers)
+        self._shared_left: int | None = None
+        self._closed: ClosedSchedule | None = None
+        self._open: OpenSchedule | None = None
+        self._arrivals: Iterator[float] | None = None
+        self._next_arrival: float | None = None
+        self._spawned = 0
+        self._duration_override = duration
+        self._done: asyncio.Future[None] | None = None
+        self._t0 = 0.0
+        self._second = 0
+        self._ssl: ssl.SSLContext | None = None
+        self.loop: asyncio.AbstractEventLoop  # set when run() starts
+        self.load_seconds = 0.0
+        """How long the load phase lasted (until the schedule ended or the run was stopped)."""
+
+    # -- public ----------------------------------------------------------------------------
+    @property
+    def elapsed(self) -> float:
+        """Seconds since the load started."""
+        return self.loop.time() - self._t0
+
+    async def run(self) -> None:
+        """Run the load to its end (or until :meth:`stop`)."""
+        loop = asyncio.get_running_loop()
+        self.loop = loop
+        for origin in self.plan.origins:
+            self.add_origin(origin)
+        if self.start_at_wall is not None:
+            delay = self.start_at_wall - time.time()
+            if delay > 0:
+                await asyncio.sleep(delay)
+            self._t0 = loop.time() - (time.time() - self.start_at_wall)
+        else:
+            self._t0 = loop.time()
+        self._done = loop.create_future()
+        share = self.share
+        load = self.load
+        if load.is_open:
+            self._open = open_schedule(load, seed=share.seed or 0).for_worker(
+                share.worker, share.workers
+            )
+            self._arrivals = iter(self._open.arrivals())
+            self._next_arrival = next(self._arrivals, None)
+            duration = self._open.duration
+            loop.call_soon(self._schedule_arrivals)
+        else:
+            self._closed = closed_schedule(load).for_worker(share.worker, share.workers)
+            self._shared_left = self._closed.shared_iterations
+            duration = self._closed.duration
+            loop.call_soon(self._control)
+        if self._duration_override is not None:
+            duration = self._duration_override
+        if duration is None or duration == float("inf"):
+            duration = UNBOUNDED_RUN_LIMIT
+        loop.call_at(self._t0 + duration, self._load_ended)
+        loop.call_at(self._t0 + 1.0, self._tick)
+        loop.call_at(self._t0 + SWEEP_INTERVAL, self._sweep)
+        try:
+            await self._done
+        finally:
+            self._shutdown()
+        self._emit(self.recorder.flush(self._second))
+
+    def stop(self, *, hard: bool = False) -> None:
+        """End the load now (abort criterion, signal); ``hard`` skips the graceful period."""
+        if not self.accepting and not hard:
+            return
+        self._load_ended()
+        if hard:
+            self._hard_stop()
+
+    # -- callbacks used by virtual users ---------------------------------------------------
+    def add_origin(self, origin: Origin) -> bool:
+        """Create the pool for ``origin``."""
+        if origin in self.pools:
+            return True
+        ctx = None
+        if origin.tls:
+            ctx = self._ssl_context()
+        pool = Pool(
+            self.loop,
+            origin,
+            connect_timeout=self.connect_timeout,
+            max_connections=self._max_connections(),
+            ssl_context=ctx,
+            inflight=self.inflight,
+        )
+        pool.on_connect_attempt = self._count_connect
+        self.pools[origin] = pool
+        return True
+
+    def take_shared_iteration(self) -> bool:
+        """Claim one of the shared iterations; False when none are left."""
+        if self._shared_left is None:
+            return True
+        if self._shared_left <= 0:
+            self.exhausted = True
+            return False
+        self._shared_left -= 1
+        return True
+
+    def feeder_exhausted(self) -> None:
+        """A queue feeder ran dry: no new users or iterations from now on."""
+        if not self.exhausted:
+            log.info("a queue feeder is exhausted; users finish their current iteration")
+        self.exhausted = True
+
+    def user_finished(self, vu: VirtualUser) -> None:
+        """Bookkeeping when a virtual user leaves."""
+        if self.users.pop(vu.uid, None) is not None:
+            self.recorder.user_finished()
+        self._maybe_done()
+
+    # -- scheduling ------------------------------------------------------------------------
+    def _spawn(self, *, once: bool, intended: float) -> None:
+        uid = next(self._uids)
+        closed = self._closed
+        iterations = closed.iterations_per_user if closed is not None else None
+        vu = VirtualUser(self, uid, once=once, iterations=iterations)
+        self.users[uid] = vu
+        self._spawned += 1
+        self.recorder.user_started()
+        vu.start_iteration(intended)
+
+    def _control(self) -> None:
+        """Closed model: match active users to the schedule's target every 50 ms."""
+        if not self.accepting:
+            return
+        sched = self._closed
+        assert sched is not None
+        now = self.loop.time()
+        target = min(sched.target_users(now - self._t0), self.load.max_users)
+        replace = sched.iterations_per_user is None and sched.shared_iterations is None
+        if not self.exhausted:
+            count = len(self.users) if replace else self._spawned
+            for _ in range(max(0, target - count)):
+                self._spawn(once=False, intended=now)
+                if not self.accepting or self.exhausted:
+                    break
+        excess = len(self.users) - target
+        if excess > 0:
+            for vu in reversed(list(self.users.values())):
+                if excess <= 0:
+                    break
+                if not vu.stop_requested:
+                    vu.stop_requested = True
+                    excess -= 1
+        if not replace and self._spawned >= sched.max_users and not self.users:
+            self._load_ended()
+            return
+        if self.exhausted and not self.users:
+            self._load_ended()
+            return
+        self.loop.call_later(CONTROL_INTERVAL, self._control)
+
+    def _schedule_arrivals(self) -> None:
+        """Open model: arm a timer for every arrival due in the next 200 ms."""
+        if not self.accepting:
+            return
+        horizon = self.loop.time() - self._t0 + ARRIVAL_LOOKAHEAD
+        arrivals = self._arrivals
+        assert arrivals is not None
+        nxt = self._next_arrival
+        t0 = self._t0
+        call_at = self.loop.call_at
+        while nxt is not None and nxt <= horizon:
+            call_at(t0 + nxt, self._arrive, t0 + nxt)
+            nxt = next(arrivals, None)
+        self._next_arrival = nxt
+        if nxt is not None:
+            self.loop.call_later(CONTROL_INTERVAL, self._schedule_arrivals)
+
+    def _arrive(self, at: float) -> None:
+        if not self.accepting or self.exhausted:
+            return
+        if len(self.users) >= self._max_users():
+            # Never silently skipped: counted, and visible in the time series.
+            self.recorder.dropped += 1
+            return
+        self._spawn(once=True, intended=at)
+
+    def _max_users(self) -> int:
+        return max(1, self.load.max_users // self.share.workers)
+
+    def _max_connections(self) -> int | None:
+        m = self.load.max_connections
+        return None if m is None else max(1, m // self.share.workers)
+
+    # -- time ------------------------------------------------------------------------------
+    def _tick(self) -> None:
+        self._emit(self.recorder.flush(self._second))
+        self._second += 1
+        if not self.stopped:
+            self.loop.call_at(self._t0 + self._second + 1.0, self._tick)
+
+    def _emit(self, window: SecondWindow) -> None:
+        if self.on_second is not None:
+            self.on_second(window)
+
+    def _sweep(self) -> None:
+        """Enforce read and total timeouts on in-flight and queued requests."""
+        if self.stopped:
+            return
+        now = self.loop.time()
+        read = self.read_timeout
+        for conn in [c for c in self.inflight if now > c.deadline or now - c.last_activity > read]:
+            if now > conn.deadline:
+                conn.timeout(
+                    f"no complete response within the total timeout {self.total_timeout:g}s"
+                )
+            else:
+                conn.timeout(f"no complete response within the read timeout {read:g}s")
+        total = self.total_timeout
+        for pool in self.pools.values():
+            if pool.waiters:
+                late = [
+                    w
+                    for w in pool.waiters
+                    if isinstance(w, VirtualUser) and now - w.intended > total
+                ]
+                for vu in late:
+                    pool.waiters.remove(vu)
+                    vu.on_error(
+                        ErrorClass.READ_TIMEOUT,
+                        f"no free connection within the total timeout {total:g}s",
+                    )
+        self.loop.call_later(SWEEP_INTERVAL, self._sweep)
+
+    def _load_ended(self) -> None:
+        """No new work from now on; in-flight requests get ``graceful_stop`` to finish."""
+        if not self.accepting:
+            return
+        self.accepting = False
+        self.load_seconds = self.loop.time() - self._t0
+        for vu in list(self.users.values()):
+            if vu.timer is not None:  # thinking or pacing: nothing in flight, leave now
+                vu.finish()
+        self.loop.call_later(self.load.graceful_stop, self._hard_stop)
+        self._maybe_done()
+
+    def _maybe_done(self) -> None:
+        if not self.accepting and not self.users:
+            self._hard_stop()
+
+    def _hard_stop(self) -> None:
+        if self.stopped:
+            return
+        self.stopped = True
+        self.accepting = False
+        for vu in list(self.users.values()):
+            vu.cancel()
+        done = self._done
+        if done is not None and not done.done():
+            done.set_result(None)
+
+    def _shutdown(self) -> None:
+        self.stopped = True
+        for pool in self.pools.values():
+            pool.close()
+        for conn in list(self.inflight):
+            conn.exchange = None
+            conn.abort()
+
+    def _count_connect(self) -> None:
+        self.connect_attempts += 1
+
+    def _ssl_context(self) -> ssl.SSLContext:
+        if self._ssl is None:
+            ctx = ssl.create_default_context()
+            if not self.plan.scenario.tls_verify:
+                ctx.check_hostname = False
+                ctx.verify_mode = ssl.CERT_NONE
+            self._ssl = ctx
+        return self._ssl

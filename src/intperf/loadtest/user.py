@@ -1,0 +1,376 @@
+"""A virtual user: a callback-driven state machine walking a journey's steps.
+
+No coroutine per user or per request: a response callback records the measurement, runs
+checks and extraction, and writes the next request or arms a think-time timer.
+A failed request ends the iteration (later steps usually depend on it); the user then
+starts its next iteration, as Locust does when a task raises.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from http.cookies import CookieError, SimpleCookie
+from typing import TYPE_CHECKING
+from urllib.parse import urljoin, urlsplit
+
+from intperf.loadtest.checks import ResponseView
+
+from intperf.errors import FeederExhaustedError, IntperfError
+from intperf.loadtest.feeders import Feeder
+from intperf.loadtest.http import Connection, Headers
+from intperf.loadtest.plan import STEP_FEED, STEP_REQUEST, CompiledJourney, CompiledRequest
+from intperf.loadtest.request import Origin, origin_of
+from intperf.loadtest.results import ErrorClass
+from intperf.loadtest.scenario import ThinkTime
+from intperf.loadtest.templating import BuiltinContext
+
+if TYPE_CHECKING:
+    from intperf.loadtest.engine import Engine
+
+REDIRECT_STATUSES = frozenset((301, 302, 303, 307, 308))
+_METHODS_WITH_BODY = (b"POST ", b"PUT ", b"PATCH ")
+MAX_REDIRECTS = 10
+
+
+class VirtualUser:
+    """One simulated user with its own variables and cookie jar."""
+
+    __slots__ = (
+        "_cookie_lines",
+        "active",
+        "body",
+        "conn",
+        "cookies",
+        "ctx",
+        "engine",
+        "head",
+        "intended",
+        "iteration_start",
+        "iterations_left",
+        "journey",
+        "once",
+        "origin",
+        "redirects",
+        "req",
+        "sent_at",
+        "step",
+        "stop_requested",
+        "timer",
+        "uid",
+        "url",
+        "vars",
+        "waiting",
+    )
+
+    def __init__(self, engine: Engine, uid: int, *, once: bool, iterations: int | None) -> None:
+        self.engine = engine
+        self.uid = uid
+        self.once = once
+        self.iterations_left = iterations
+        self.vars: dict[str, str] = dict(engine.initial_vars)
+        self.cookies: dict[str, dict[str, str]] = {}
+        self._cookie_lines: dict[str, bytes] = {}
+        self.ctx = BuiltinContext(rng=engine.rng, user_id=uid, iteration=0)
+        self.journey: CompiledJourney | None = None
+        self.step = 0
+        self.req: CompiledRequest | None = None
+        self.origin: Origin | None = None
+        self.head = b""
+        self.body = b""
+        self.url = ""
+        self.redirects = 0
+        self.intended = 0.0
+        self.sent_at = 0.0
+        self.iteration_start = 0.0
+        self.waiting = False
+        self.conn: Connection | None = None
+        self.timer: asyncio.TimerHandle | None = None
+        self.stop_requested = False
+        self.active = True
+
+    # -- iterations ------------------------------------------------------------------------
+    def start_iteration(self, intended: float) -> None:
+        """Begin one pass through a journey chosen by weight."""
+        engine = self.engine
+        self.timer = None
+        if not engine.accepting or self.stop_requested:
+            self.finish()
+            return
+        if not engine.take_shared_iteration():
+            self.finish()
+            return
+        self.journey = engine.plan.pick_journey(engine.rng)
+        self.step = 0
+        self.iteration_start = intended
+        self.intended = intended
+        self.ctx.iteration += 1
+        self.advance()
+
+    def end_iteration(self) -> None:
+        """The journey is done (or was cut short by a failure)."""
+        engine = self.engine
+        engine.recorder.iterations += 1
+        if self.iterations_left is not None:
+            self.iterations_left -= 1
+        if self.once or not engine.accepting or self.stop_requested or self.iterations_left == 0:
+            self.finish()
+            return
+        loop = engine.loop
+        now = loop.time()
+        start = now
+        journey = self.journey
+        if journey is not None and journey.pacing is not None:
+            start = max(now, self.iteration_start + journey.pacing)
+        # Always go through the loop: a failing iteration must not recurse into the next one.
+        self.timer = loop.call_at(start, self.start_iteration, start)
+
+    def finish(self) -> None:
+        """Leave the run."""
+        if self.active:
+            self.active = False
+            if self.timer is not None:
+                self.timer.cancel()
+                self.timer = None
+            self.engine.user_finished(self)
+
+    # -- steps -----------------------------------------------------------------------------
+    def advance(self) -> None:
+        """Run steps until one has to wait (a request or a pause)."""
+        journey = self.journey
+        assert journey is not None
+        steps = journey.steps
+        while self.step < len(steps):
+            kind, payload = steps[self.step]
+            self.step += 1
+            if kind == STEP_REQUEST:
+                assert isinstance(payload, CompiledRequest)
+                self.issue(payload)
+                return
+            if kind == STEP_FEED:
+                assert isinstance(payload, Feeder)
+                try:
+                    self.vars.update(payload.next())
+                except FeederExhaustedError:
+                    self.engine.feeder_exhausted()
+                    self.finish()
+                    return
+                continue
+            assert isinstance(payload, ThinkTime)
+            self.pause(payload.sample(self.engine.rng))
+            return
+        self.end_iteration()
+
+    def pause(self, seconds: float) -> None:
+        """Wait, then continue with the next step."""
+        if seconds <= 0:
+            self.intended = self.engine.loop.time()
+            self.advance()
+            return
+        at = self.engine.loop.time() + seconds
+        self.intended = at
+        self.timer = self.engine.loop.call_at(at, self._wake)
+
+    def _wake(self) -> None:
+        self.timer = None
+        if not self.engine.accepting:
+            self.finish()
+            return
+        self.advance()
+
+    # -- requests --------------------------------------------------------------------------
+    def issue(self, req: CompiledRequest) -> None:
+        """Render and send ``req`` on a pooled connection."""
+        self.req = req
+        self.redirects = 0
+        if req.static_head is not None:
+            head = req.static_head
+            body = req.static_body or b""
+        else:
+            try:
+                head, body = req.template.render(self.vars, self.ctx)
+            except IntperfError as exc:
+                self.engine.recorder.fail(req.index, ErrorClass.OTHER, str(exc), None, None, 0, 0)
+                self.end_iteration()
+                return
+        self.head = head
+        self.body = body
+        self.origin = req.origin
+        if req.follow_redirects:
+            self.url = req.origin.url + head.split(b" ", 2)[1].decode("latin-1")
+        self._acquire(req)
+
+    def _acquire(self, req: CompiledRequest) -> None:
+        engine = self.engine
+        self.sent_at = engine.loop.time()
+        self.waiting = False
+        engine.pools[req.origin].acquire(self)
+
+    def on_connection(self, conn: Connection) -> None:
+        """A connection is ours: write the request."""
+        engine = self.engine
+        now = engine.loop.time()
+        if self.waiting:
+            # Waited for a free connection: service time starts now, latency does not.
+            self.sent_at = now
+            self.waiting = False
+        req = self.req
+        origin = self.origin
+        assert req is not None
+        assert origin is not None
+        cookie = self._cookie_lines.get(origin.host_header, b"") if self.cookies else b""
+        body = self.body
+        head = self.head
+        if body or head.startswith(_METHODS_WITH_BODY):
+            data = b"".join((head, cookie, b"content-length: %d\r\n\r\n" % len(body), body))
+        else:
+            data = b"".join((head, cookie, b"\r\n"))
+        self.conn = conn
+        conn.send(
+            self,
+            data,
+            want_headers=req.want_headers,
+            want_body=req.want_body,
+            deadline=self.intended + engine.total_timeout,
+            now=now,
+        )
+
+    def on_response(
+        self, status: int, headers: Headers | None, body: bytes | None, nbytes: int
+    ) -> None:
+        """A complete response: record, check, extract, go on."""
+        engine = self.engine
+        now = engine.loop.time()
+        self.conn = None
+        req = self.req
+        assert req is not None
+        if headers and engine.cookies_enabled and self.origin is not None:
+            self._store_cookies(self.origin.host_header, headers)
+        if (
+            req.follow_redirects
+            and status in REDIRECT_STATUSES
+            and headers
+            and self.redirects < MAX_REDIRECTS
+            and self._redirect(status, headers)
+        ):
+            return
+        latency = (now - self.intended) * 1000.0
+        service = (now - self.sent_at) * 1000.0
+        nout = len(self.head) + len(self.body)
+        checks = req.checks
+        failure: tuple[ErrorClass, str] | None = None
+        status_set = checks.status_set
+        if status_set is None:
+            if status >= 400:
+                failure = (
+                    ErrorClass.HTTP_5XX if status >= 500 else ErrorClass.HTTP_4XX,
+                    f"HTTP {status}",
+                )
+        elif status not in status_set:
+            cls = (
+                ErrorClass.HTTP_5XX
+                if status >= 500
+                else ErrorClass.HTTP_4XX
+                if status >= 400
+                else ErrorClass.CHECK_FAILED
+            )
+            failure = (cls, f"status {status} not in {{{', '.join(map(str, sorted(status_set)))}}}")
+        if failure is None and checks.has_view_checks:
+            view = ResponseView(status, headers or [], body or b"", service)
+            msg = checks.run(view)
+            if msg is None and checks.has_extractions:
+                values, msg = checks.extract(view)
+                self.vars.update(values)
+            if msg is not None:
+                failure = (ErrorClass.CHECK_FAILED, msg)
+        rec = engine.recorder
+        if failure is None:
+            rec.ok(req.index, latency, service, nbytes, nout)
+            think = req.think_time
+            if think is not None:
+                self.pause(think.sample(engine.rng))
+            else:
+                self.intended = now
+                self.advance()
+        else:
+            rec.fail(req.index, failure[0], failure[1], latency, service, nbytes, nout)
+            self.end_iteration()
+
+    def on_error(self, cls: ErrorClass, message: str) -> None:
+        """The request failed without a response."""
+        self.conn = None
+        engine = self.engine
+        if engine.stopped:
+            return
+        req = self.req
+        assert req is not None
+        engine.recorder.fail(req.index, cls, message, None, None, 0, 0)
+        self.end_iteration()
+
+    def cancel(self) -> None:
+        """Hard stop: drop the in-flight request and any timer."""
+        if self.timer is not None:
+            self.timer.cancel()
+            self.timer = None
+        conn = self.conn
+        self.conn = None
+        if conn is not None:
+            conn.exchange = None
+            conn.abort()
+
+    # -- cookies and redirects -------------------------------------------------------------
+    def _store_cookies(self, host: str, headers: Headers) -> None:
+        changed = False
+        for name, value in headers:
+            if name != b"set-cookie":
+                continue
+            jar = self.cookies.setdefault(host, {})
+            try:
+                parsed: SimpleCookie = SimpleCookie(value.decode("latin-1"))
+            except CookieError:
+                continue
+            for key, morsel in parsed.items():
+                max_age = morsel["max-age"]
+                if max_age and max_age.lstrip("-").isdigit() and int(max_age) <= 0:
+                    jar.pop(key, None)
+                else:
+                    jar[key] = morsel.value
+                changed = True
+        if changed:
+            jar = self.cookies.get(host, {})
+            self._cookie_lines[host] = (
+                ("cookie: " + "; ".join(f"{k}={v}" for k, v in jar.items()) + "\r\n").encode(
+                    "latin-1"
+                )
+                if jar
+                else b""
+            )
+
+    def _redirect(self, status: int, headers: Headers) -> bool:
+        location = next((v for n, v in headers if n == b"location"), None)
+        req = self.req
+        if location is None or req is None:
+            return False
+        url = urljoin(self.url, location.decode("latin-1"))
+        parts = urlsplit(url)
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            return False
+        origin = origin_of(url)
+        if origin not in self.engine.pools and not self.engine.add_origin(origin):
+            return False
+        method = self.head.split(b" ", 1)[0]
+        body = self.body
+        if status == 303 or (status in (301, 302) and method == b"POST"):
+            method, body = b"GET", b""
+        path = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
+        self.head = (
+            b"%s %s HTTP/1.1\r\nhost: %s\r\n"
+            % (method, path.encode("latin-1"), origin.host_header.encode("latin-1"))
+        ) + self.engine.default_header_lines
+        self.body = body
+        self.url = url
+        self.origin = origin
+        self.redirects += 1
+        self.sent_at = self.engine.loop.time()
+        self.waiting = False
+        self.engine.pools[origin].acquire(self)
+        return True

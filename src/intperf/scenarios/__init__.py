@@ -1,0 +1,1 @@
+"""Bundled scenarios and their feeder data (loaded by name with ``load_scenario``)."""
