@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import logging
 import os
-import socket
 import sys
 import uuid
 from datetime import UTC, datetime
@@ -216,18 +215,13 @@ def demo_target(
     seed: Annotated[int, typer.Option(help="Data seed.")] = 42,
 ) -> None:
     """Serve the demo social-commerce shop (the quick start's target)."""
-    from intperf.demo.shop import DemoConfig, serve
+    from intperf.demo import DemoConfig, serve
 
     if not 0.0 <= error_rate <= 1.0:
         raise UsageError(f"--error-rate: must be between 0 and 1, got {error_rate}")
-    serve(host=host, port=port, config=DemoConfig(seed=seed, latency_ms=latency_ms,
-                                                  error_rate=error_rate))
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+    serve(host=host, port=port,
+          config=DemoConfig(seed=seed, latency_ms=latency_ms, error_rate=error_rate),
+          on_started=lambda url: err.print(f"demo shop listening on {url} (Ctrl-C stops it)"))
 
 
 @app.command()
@@ -240,13 +234,13 @@ def quickstart(
     quiet: Annotated[bool, typer.Option("--quiet", "-q")] = False,
 ) -> None:
     """Start the demo shop and run the bundled social-commerce scenario against it (~30 s)."""
-    from intperf.demo.shop import run_in_subprocess
+    from intperf.demo import run_in_subprocess
 
-    port = _free_port()
-    err.print(f"starting the demo shop on http://127.0.0.1:{port} …")
-    with run_in_subprocess(port):
+    err.print("starting the demo shop on a free loopback port …")
+    with run_in_subprocess(0) as shop:
+        err.print(f"demo shop listening on {shop.url}")
         sc = load_scenario("social-commerce")
-        sc = apply_overrides(sc, base_url=f"http://127.0.0.1:{port}", users=None,
+        sc = apply_overrides(sc, base_url=shop.url, users=None,
                              duration=duration, rate=None)
         procs = processes if processes is not None else (os.cpu_count() or 1)
         code = execute(sc, criteria_texts=None, processes=procs, out_dir=out_dir,

@@ -67,6 +67,7 @@ def serve(
     ``on_started`` is called with the base URL once the shop accepts connections.
     """
     check_bind_host(host, allow_public=allow_public)
+    host = _bind_address(host)
     sock = _bind(host, port)
     server = _Server(_uvicorn_config(config, host, quiet=False), on_started=on_started)
     server.url = _url(host, sock)
@@ -94,7 +95,7 @@ class DemoServer:
     ) -> None:
         check_bind_host(host, allow_public=allow_public)
         self.config = config if config is not None else DemoConfig()
-        self.host = host
+        self.host = _bind_address(host)
         self.port = port
         self.start_timeout = start_timeout
         self._server: _Server | None = None
@@ -269,6 +270,11 @@ def _uvicorn_config(config: DemoConfig | None, host: str, *, quiet: bool) -> uvi
         timeout_graceful_shutdown=5,
         **extra,
     )
+
+
+def _bind_address(host: str) -> str:
+    # "localhost" may resolve to ::1 first for clients while we bind IPv4: be explicit.
+    return "127.0.0.1" if host.lower() == "localhost" else host
 
 
 def _bind(host: str, port: int) -> socket.socket:

@@ -194,7 +194,7 @@ class _Token:
 
 
 def _fail(text: str, pos: int, expected: str) -> CriterionSyntaxError:
-    shown = "".join(" " if c in "\t\r\n" else c for c in text)
+    shown = "".join(" " if c.isspace() else c for c in text)
     return CriterionSyntaxError(f"{_PREFIX}{expected}\n  {shown}\n  {' ' * pos}^")
 
 

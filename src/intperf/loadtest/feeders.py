@@ -64,7 +64,7 @@ def read_feeder_file(path: Path) -> FeederData:
 
 
 def _parse_csv(path: Path, text: str) -> tuple[tuple[str, ...], tuple[Mapping[str, str], ...]]:
-    reader = csv.reader(io.StringIO(text, newline=""))
+    reader = csv.reader(io.StringIO(text, newline=""), strict=True)
     header: list[str] | None = None
     records: list[Mapping[str, str]] = []
     try:

@@ -87,8 +87,18 @@ class ClosedSchedule:
         """Seconds until the load ends (``inf`` when it ends with the iterations)."""
         return _running_total(s.duration for s in self.stages)
 
+    def _segments(self) -> Iterator[tuple[float, float, float, float]]:
+        """``(t0, duration, from, to)`` of each stage that lasts; a 0 s stage only jumps."""
+        level = 0.0
+        t0 = 0.0
+        for stage in self.stages:
+            if stage.duration > 0.0:
+                yield t0, stage.duration, level, stage.target
+            level = stage.target
+            t0 += stage.duration
+
     def _global_max_users(self) -> int:
-        peak = max((s.target for s in self.stages), default=0.0)
+        peak = max((max(a, b) for _, _, a, b in self._segments()), default=0.0)
         return min(_ceil_level(peak), self.cap)
 
     @property
@@ -119,10 +129,7 @@ class ClosedSchedule:
     def _global_target(self, t: float) -> int:
         if t < 0.0:
             return 0
-        level = 0.0
-        t0 = 0.0
-        for stage in self.stages:
-            a, b, d = level, stage.target, stage.duration
+        for t0, d, a, b in self._segments():
             if t < t0 + d:
                 if b > a:
                     count = _rising_count(a, b, t0, d, t)
@@ -131,8 +138,6 @@ class ClosedSchedule:
                 else:
                     count = _ceil_level(a)
                 return min(count, self.cap)
-            level = b
-            t0 += d
         return 0
 
     def target_users(self, t: float) -> int:
@@ -143,14 +148,12 @@ class ClosedSchedule:
         """Time at which each of :attr:`users` first becomes active, in user order."""
         starts: list[float] = []
         cap = self._global_max_users()
-        level = 0.0
-        t0 = 0.0
-        for stage in self.stages:
-            a, b, d = level, stage.target, stage.duration
+        for t0, d, a, b in self._segments():
+            # Users below the level are active from the stage's start (after a jump) ...
+            starts.extend(t0 for _ in range(len(starts), min(_ceil_level(a), cap)))
+            # ... and, while it rises, user k from the moment the level exceeds k.
             new = range(len(starts), min(_ceil_level(b), cap))
             starts.extend(_rise_time(a, b, t0, d, k) for k in new)
-            level = b
-            t0 += d
         return starts[self.worker :: self.workers]
 
     def for_worker(self, i: int, n: int) -> ClosedSchedule:

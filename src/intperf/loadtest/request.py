@@ -11,7 +11,7 @@ import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
-from urllib.parse import quote, urlencode, urlsplit
+from urllib.parse import quote, quote_plus, urlsplit
 
 from intperf import __version__
 from intperf.errors import IntperfError, UsageError
@@ -73,9 +73,13 @@ class Origin:
         host = f"[{self.host}]" if ":" in self.host else self.host
         return host if DEFAULT_PORTS[self.scheme] == self.port else f"{host}:{self.port}"
 
+    @property
+    def url(self) -> str:
+        """``scheme://host[:port]`` (the port only when not the default), without a slash."""
+        return f"{self.scheme}://{self.host_header}"
+
     def __str__(self) -> str:
-        host = f"[{self.host}]" if ":" in self.host else self.host
-        return f"{self.scheme}://{host}:{self.port}"
+        return self.url
 
 
 def is_absolute_url(text: str) -> bool:
@@ -83,11 +87,8 @@ def is_absolute_url(text: str) -> bool:
     return _ABSOLUTE.match(text) is not None
 
 
-def split_url(url: str) -> tuple[Origin, str]:
-    """The origin of an http(s) URL and the rest (path and query, ``/`` at least).
-
-    Raises :class:`RequestTemplateError` with the URL and what is wrong with it.
-    """
+def origin_of(url: str) -> Origin:
+    """The :class:`Origin` of an absolute http(s) URL; raises :class:`RequestTemplateError`."""
     try:
         parts = urlsplit(url)
         port = parts.port
@@ -98,22 +99,26 @@ def split_url(url: str) -> tuple[Origin, str]:
         raise RequestTemplateError(f"URL {url!r} must start with http:// or https://")
     if not parts.hostname:
         raise RequestTemplateError(f"URL {url!r} has no host")
+    return Origin(scheme, parts.hostname.lower(), port or DEFAULT_PORTS[scheme])
+
+
+def split_url(url: str) -> tuple[Origin, str]:
+    """The origin of a URL a scenario gives and the rest (path and query, ``/`` at least).
+
+    Stricter than :func:`origin_of`: credentials and fragments are refused.
+    """
+    origin = origin_of(url)
+    parts = urlsplit(url)
     if parts.username is not None or parts.password is not None:
         raise RequestTemplateError(
             f"URL {url!r} contains credentials; send them in an Authorization header instead"
         )
     if parts.fragment or url.endswith("#"):
         raise RequestTemplateError(f"URL {url!r} has a #fragment, which is never sent")
-    origin = Origin(scheme, parts.hostname.lower(), port or DEFAULT_PORTS[scheme])
     rest = parts.path or "/"
     if parts.query:
         rest = f"{rest}?{parts.query}"
     return origin, rest
-
-
-def origin_of(url: str) -> Origin:
-    """The :class:`Origin` of an http(s) URL; raises :class:`RequestTemplateError`."""
-    return split_url(url)[0]
 
 
 def _split_templated_url(url: str) -> tuple[Origin, str]:
@@ -146,14 +151,14 @@ def path_problem(path: str) -> str | None:
     return None
 
 
-def header_name_problem(name: str) -> str | None:
-    """Why ``name`` cannot be a request header name, or None."""
+def header_name_problem(name: str, *, sent: bool = True) -> str | None:
+    """Why ``name`` cannot be a header name (of a request when ``sent``), or None."""
     if not _TOKEN.fullmatch(name):
         return (
             f"invalid header name {name!r}: use letters, digits and !#$%&'*+-.^_`|~ "
             "(no spaces, colons or line breaks)"
         )
-    if name.lower() in _ENGINE_HEADERS:
+    if sent and name.lower() in _ENGINE_HEADERS:
         return f"{name} is computed by intperf; remove it"
     return None
 
@@ -224,7 +229,7 @@ class RequestTemplate:
         if kind == "json":
             body = _json_pieces(spec.json_body)
         elif kind == "form":
-            body = _query_pieces(spec.form, "")
+            body = _query_pieces(spec.form or {}, "")
         elif kind == "body":
             body = _template_pieces(Template.compile(spec.body or ""), None)
         else:
@@ -336,24 +341,25 @@ def _header_pieces(template: Template) -> list[Piece]:
 
 
 def _query_pieces(query: Mapping[str, str | list[str]], lead: str) -> list[Piece]:
-    """``?k=v&...`` (or ``&...`` / bare for a form body), values urlencoded after rendering."""
-    pairs: list[tuple[str, Template]] = []
+    """``?k=v&...`` (or ``&...`` / bare for a form body), encoded like ``urlencode``.
+
+    Keys and static values are encoded once; a whole value that varies is rendered, then
+    encoded with ``quote_plus`` (what ``urlencode`` does per value).
+    """
+    pieces: list[Piece] = []
     for key, value in query.items():
         for item in value if isinstance(value, list) else [value]:
-            pairs.append((key, Template.compile(item)))
-    if not pairs:
-        return []
-    if all(t.static_text is not None for _, t in pairs):
-        return [lead + urlencode([(k, t.static_text) for k, t in pairs])]
-
-    def piece(variables: Mapping[str, str], ctx: BuiltinContext) -> str:
-        return lead + urlencode([(k, t.render(variables, ctx)) for k, t in pairs])
-
-    return [piece]
+            pieces.append(("&" if pieces else lead) + quote_plus(key) + "=")
+            t = Template.compile(item)
+            if t.static_text is not None:
+                pieces.append(quote_plus(t.static_text))
+            else:
+                pieces.append(_escaped(t.render, quote_plus))
+    return pieces
 
 
-def _dumps(value: Any) -> str:
-    return json.dumps(value, ensure_ascii=False, separators=(",", ":"), allow_nan=False)
+_JSON = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), allow_nan=False)
+_dumps = _JSON.encode  # one encoder: json.dumps with options builds a new one per call
 
 
 def _json_pieces(value: Any) -> list[Piece]:

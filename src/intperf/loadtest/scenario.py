@@ -5,19 +5,15 @@ See ``docs/scenarios.md`` for the format and ``docs/internals.md`` for the contr
 
 from __future__ import annotations
 
-import difflib
 import json
 import random
 import re
-import types
-from collections.abc import Iterable, Iterator
+from functools import partial
 from importlib import resources
 from pathlib import Path
-from typing import Annotated, Any, Literal, Union, get_args, get_origin
+from typing import Annotated, Any, Literal
 
 import yaml
-from jsonpath_ng.exceptions import JSONPathError
-from jsonpath_ng.ext import parse as parse_jsonpath
 from pydantic import (
     AfterValidator,
     BaseModel,
@@ -31,8 +27,9 @@ from pydantic import (
     model_validator,
 )
 
-from intperf.errors import FeederError, ScenarioError
-from intperf.loadtest.feeders import Strategy, read_feeder_file
+from intperf.errors import ScenarioError
+from intperf.loadtest.checks import compile_jsonpath
+from intperf.loadtest.feeders import Strategy
 from intperf.loadtest.fields import STRICT, Duration
 from intperf.loadtest.request import (
     RequestTemplateError,
@@ -41,8 +38,15 @@ from intperf.loadtest.request import (
     path_problem,
     split_url,
 )
+from intperf.loadtest.scenario_problems import (
+    body_conflict,
+    cross_check,
+    did_you_mean,
+    json_strings,
+    step_kind,
+    translate,
+)
 from intperf.loadtest.templating import (
-    BUILTIN_VARIABLES,
     VARIABLE_NAME,
     Template,
     TemplateSyntaxError,
@@ -73,8 +77,6 @@ __all__ = [
 HTTP_METHODS = ("GET", "HEAD", "POST", "PUT", "DELETE", "PATCH", "OPTIONS", "TRACE", "CONNECT")
 SUFFIXES = (".yaml", ".yml", ".json")
 _NAME = re.compile(r"[A-Za-z0-9_.-]+")
-_STEP_KINDS = ("request", "think", "feed")
-_BUILTINS_TEXT = "uuid, randomInt(a,b), timestamp, userId, iteration"
 
 
 # --- field types -----------------------------------------------------------------------------
@@ -135,15 +137,12 @@ def _method(v: str) -> str:
         return v.upper()
     raise ValueError(
         f"{v!r} is not an HTTP method; use one of {', '.join(HTTP_METHODS)}"
-        + _did_you_mean(v.upper(), HTTP_METHODS)
+        + did_you_mean(v.upper(), HTTP_METHODS)
     )
 
 
 def _jsonpath(v: str) -> str:
-    try:
-        parse_jsonpath(v)
-    except (JSONPathError, ValueError, TypeError, AttributeError) as e:
-        raise ValueError(f"invalid JSONPath {v!r}: {e}") from None
+    compile_jsonpath(v)
     return v
 
 
@@ -175,6 +174,7 @@ TemplateList = Annotated[list[TemplateText], BeforeValidator(_as_list)]
 Name = Annotated[str, AfterValidator(_name)]
 VarName = Annotated[str, AfterValidator(_var_name)]
 HeaderName = Annotated[str, _problem_check(header_name_problem)]
+ResponseHeaderName = Annotated[str, _problem_check(partial(header_name_problem, sent=False))]
 HeaderValue = Annotated[
     str,
     BeforeValidator(_scalar_text),
@@ -209,7 +209,7 @@ class Gaussian(BaseModel):
 
 
 class ThinkTime(BaseModel):
-    """A pause: ``1s`` / a number (constant), ``{constant}``, ``{uniform: [a, b]}``, ``{gaussian}``."""
+    """A pause: ``1s`` or a number (constant), ``{constant}``, ``{uniform}`` or ``{gaussian}``."""
 
     model_config = STRICT
     constant: Duration | None = None
@@ -258,7 +258,7 @@ class Extraction(BaseModel):
     jsonpath: JsonPath | None = None
     regex: str | None = None
     group: int | str | None = None
-    header: HeaderName | None = None
+    header: ResponseHeaderName | None = None
     default: Text | None = None
     """Used when nothing matches; without it a failed extraction fails the request."""
 
@@ -300,7 +300,8 @@ class Extraction(BaseModel):
         given = [k for k in ("jsonpath", "regex", "header") if getattr(self, k) is not None]
         if len(given) != 1:
             raise ValueError(
-                f"an extraction needs exactly one of 'jsonpath', 'regex', 'header'; got {', '.join(given) or 'none'}"
+                "an extraction needs exactly one of 'jsonpath', 'regex', 'header'; "
+                f"got {', '.join(given) or 'none'}"
             )
         if self.group is not None and self.regex is None:
             raise ValueError("'group' only applies to 'regex'")
@@ -336,8 +337,8 @@ class CheckSpec(BaseModel):
             raise ValueError("'equals' needs a 'jsonpath' to compare")
         if len(given) != 1:
             raise ValueError(
-                "a check needs exactly one of 'status', 'body_contains', 'jsonpath' (with 'equals'), "
-                f"'max_duration'; got {', '.join(given) or 'none'}"
+                "a check needs exactly one of 'status', 'body_contains', 'jsonpath' "
+                f"(with 'equals'), 'max_duration'; got {', '.join(given) or 'none'}"
             )
         return self
 
@@ -368,16 +369,18 @@ class RequestSpec(BaseModel):
     @model_validator(mode="before")
     @classmethod
     def _default_name(cls, data: Any) -> Any:
-        if isinstance(data, dict) and "name" not in data and isinstance(data.get("path"), str):
+        if isinstance(data, dict) and "name" not in data:
             method = data.get("method", "GET")
             method = method.upper() if isinstance(method, str) else "GET"
-            return {**data, "name": f"{method} {data['path']}"}
+            path = data.get("path")
+            # Without a usable path the request fails on 'path' alone; no second error for 'name'.
+            return {**data, "name": f"{method} {path if isinstance(path, str) else '?'}"}
         return data
 
     @field_validator("json_body")
     @classmethod
     def _json(cls, v: Any) -> Any:
-        for text in _strings(v):
+        for text in json_strings(v):
             _template(text)
         try:
             json.dumps(v, allow_nan=False)
@@ -387,11 +390,8 @@ class RequestSpec(BaseModel):
 
     @model_validator(mode="after")
     def _one_body(self) -> RequestSpec:
-        given = [k for k in ("json", "form", "body") if k in self._body_keys()]
-        if len(given) > 1:
-            raise ValueError(
-                f"give at most one of 'json', 'form', 'body'; got {' and '.join(given)}"
-            )
+        if conflict := body_conflict(self._body_keys()):
+            raise ValueError(conflict)
         return self
 
     def _body_keys(self) -> set[str]:
@@ -404,7 +404,7 @@ class RequestSpec(BaseModel):
         keys = self._body_keys()
         for kind in ("json", "form", "body"):
             if kind in keys:
-                return kind  # type: ignore[return-value]
+                return kind
         return None
 
 
@@ -431,9 +431,8 @@ class FeedStep(BaseModel):
 
 def _step_kind(v: Any) -> str | None:
     if isinstance(v, dict):
-        found = [k for k in _STEP_KINDS if k in v]
-        return found[0] if len(found) == 1 else None
-    kinds = {RequestStep: "request", ThinkStep: "think", FeedStep: "feed"}
+        return step_kind(v)
+    kinds: dict[type, str] = {RequestStep: "request", ThinkStep: "think", FeedStep: "feed"}
     return kinds.get(type(v))
 
 
@@ -485,6 +484,8 @@ class Scenario(BaseModel):
     timeouts: Timeouts = Field(default_factory=Timeouts)
     tls_verify: bool = True
     follow_redirects: bool = False
+    cookies: bool = True
+    """Each virtual user keeps the cookies the target sets and sends them back."""
     variables: dict[VarName, Text] = Field(default_factory=dict)
     feeders: dict[Name, FeederSpec] = Field(default_factory=dict)
     load: LoadSpec = Field(default_factory=_default_load)
@@ -529,28 +530,16 @@ def validate_scenario(
     """
     base_dir = base_dir or Path.cwd()
     if not isinstance(doc, dict):
-        raise ScenarioError(
-            source,
-            [
-                (
-                    f"{source}:(top level)",
-                    f"a scenario is a mapping with 'name' and 'journeys', got {_show(doc)}",
-                )
-            ],
-        )
-    problems: list[tuple[str, str]] = []
-    for reserved in ("source", "base_dir"):
-        if reserved in doc:
-            problems.append((f"{source}:{reserved}", f"unknown key {reserved!r}"))
+        what = f"a scenario is a mapping with 'name' and 'journeys', got {type(doc).__name__}"
+        raise _fail(source, f"{source}:(top level)", what)
+    problems = [(f"{source}:{k}", f"unknown key {k!r}") for k in ("source", "base_dir") if k in doc]
     data = {k: v for k, v in doc.items() if k not in ("source", "base_dir")}
     scenario: Scenario | None = None
     try:
         scenario = Scenario.model_validate({**data, "source": source, "base_dir": base_dir})
     except ValidationError as e:
-        problems += [(f"{source}:{loc}", msg) for loc, msg in _translate(e, data)]
-    problems += [
-        (f"{source}:{loc}", msg) for loc, msg in _cross_check(data, base_dir, read_feeders)
-    ]
+        problems += [(f"{source}:{loc}", msg) for loc, msg in translate(e, data, Scenario)]
+    problems += [(f"{source}:{loc}", msg) for loc, msg in cross_check(data, base_dir, read_feeders)]
     if problems or scenario is None:
         raise ScenarioError(source, list(dict.fromkeys(problems)))
     return scenario
@@ -564,25 +553,20 @@ def _resolve(ref: str | Path) -> Path:
     )
     if looks_like_file:
         if path.suffix.lower() not in SUFFIXES:
-            raise ScenarioError(
-                text,
-                [
-                    (
-                        text,
-                        f"unsupported file type {path.suffix or '(none)'!r}; use .yaml, .yml or .json",
-                    )
-                ],
-            )
+            suffix = path.suffix or "(none)"
+            raise _fail(text, text, f"unsupported file type {suffix!r}; use .yaml, .yml or .json")
         if not path.is_file():
-            raise ScenarioError(text, [(text, "file not found")])
+            raise _fail(text, text, "file not found")
         return path
     bundled = bundled_scenarios()
     if text in bundled:
         return Path(str(resources.files("intperf.scenarios").joinpath(f"{text}.yaml")))
-    hint = _did_you_mean(text, bundled) or f"; bundled scenarios: {', '.join(bundled) or 'none'}"
-    raise ScenarioError(
-        text, [(text, f"no scenario file or bundled scenario named {text!r}{hint}")]
-    )
+    hint = did_you_mean(text, bundled) or f"; bundled scenarios: {', '.join(bundled) or 'none'}"
+    raise _fail(text, text, f"no scenario file or bundled scenario named {text!r}{hint}")
+
+
+def _fail(source: str, location: str, message: str) -> ScenarioError:
+    return ScenarioError(source, [(location, message)])
 
 
 class _Loader(yaml.SafeLoader):
@@ -592,7 +576,7 @@ class _Loader(yaml.SafeLoader):
 def _construct_mapping(loader: _Loader, node: yaml.MappingNode) -> dict[Any, Any]:
     seen: set[Any] = set()
     for key_node, _ in node.value:
-        key = loader.construct_object(key_node, deep=True)  # type: ignore[no-untyped-call]
+        key = loader.construct_object(key_node, deep=True)
         if isinstance(key, str | int | float | bool):
             if key in seen:
                 raise yaml.constructor.ConstructorError(
@@ -609,325 +593,24 @@ def _read_document(path: Path, source: str) -> Any:
     try:
         text = path.read_bytes().decode("utf-8-sig")
     except UnicodeDecodeError as e:
-        raise ScenarioError(
-            source, [(source, f"not UTF-8 text ({e.reason} at byte {e.start})")]
-        ) from None
+        raise _fail(source, source, f"not UTF-8 text ({e.reason} at byte {e.start})") from None
     except OSError as e:
-        raise ScenarioError(source, [(source, f"cannot read the file: {e.strerror}")]) from None
+        raise _fail(source, source, f"cannot read the file: {e.strerror}") from None
     if not text.strip():
-        raise ScenarioError(
-            source, [(source, "the file is empty; a scenario needs at least 'name' and 'journeys'")]
-        )
+        empty = "the file is empty; a scenario needs at least 'name' and 'journeys'"
+        raise _fail(source, source, empty)
     if path.suffix.lower() == ".json":
         try:
             return json.loads(text)
         except json.JSONDecodeError as e:
-            raise ScenarioError(
-                source, [(f"{source}:{e.lineno}:{e.colno}", f"invalid JSON: {e.msg}")]
-            ) from None
+            loc = f"{source}:{e.lineno}:{e.colno}"
+            raise _fail(source, loc, f"invalid JSON: {e.msg}") from None
     try:
         return yaml.load(text, Loader=_Loader)  # noqa: S506 - _Loader is a SafeLoader
     except yaml.MarkedYAMLError as e:
         mark = e.problem_mark
         loc = f"{source}:{mark.line + 1}:{mark.column + 1}" if mark else source
         detail = f" ({e.context})" if e.context else ""
-        raise ScenarioError(source, [(loc, f"invalid YAML: {e.problem}{detail}")]) from None
+        raise _fail(source, loc, f"invalid YAML: {e.problem}{detail}") from None
     except yaml.YAMLError as e:
-        raise ScenarioError(source, [(source, f"invalid YAML: {e}")]) from None
-
-
-# --- translation of pydantic errors ----------------------------------------------------------
-def _show(v: Any) -> str:
-    if v is None:
-        return "null"
-    if isinstance(v, bool):
-        return "true" if v else "false"
-    text = repr(v) if isinstance(v, str) else json.dumps(v, default=str)
-    return text if len(text) <= 60 else text[:57] + "..."
-
-
-def _did_you_mean(word: str, choices: Iterable[str]) -> str:
-    match = difflib.get_close_matches(word, list(choices), n=1, cutoff=0.6)
-    return f"; did you mean {match[0]!r}?" if match else ""
-
-
-def _fmt(path: Iterable[str | int]) -> str:
-    out = ""
-    for seg in path:
-        if isinstance(seg, int):
-            out += f"[{seg}]"
-        elif re.fullmatch(r"[A-Za-z0-9_-]+", seg):
-            out += f".{seg}" if out else seg
-        else:
-            out += f"[{json.dumps(seg)}]"
-    return out or "(top level)"
-
-
-def _unwrap(tp: Any) -> Any:
-    while get_origin(tp) is Annotated:
-        tp = get_args(tp)[0]
-    return tp
-
-
-def _members(tp: Any) -> list[Any] | None:
-    if get_origin(tp) in (Union, types.UnionType):
-        return [a for a in get_args(tp) if a is not type(None)]
-    return None
-
-
-def _tag(tp: Any) -> str | None:
-    for meta in getattr(tp, "__metadata__", ()):
-        if isinstance(meta, Tag):
-            return meta.tag
-    return None
-
-
-def _walk(loc: tuple[str | int, ...]) -> tuple[list[str | int], Any, tuple[int, Any] | None]:
-    """Follow ``loc`` through the model types: shown path, type reached, smart-union member.
-
-    Discriminator tags and union member names are pydantic's, not the user's: they are left out
-    of the shown path. The third value is ``(shown length, union member)`` for smart unions.
-    """
-    tp: Any = Scenario
-    shown: list[str | int] = []
-    member: tuple[int, Any] | None = None
-    for seg in loc:
-        tp = _unwrap(tp)
-        if seg == "[key]":
-            tp = None
-            continue
-        options = _members(tp)
-        if options is not None:
-            tagged = {_tag(o): _unwrap(o) for o in options}
-            if seg in tagged:
-                tp = tagged[seg]
-                continue
-            by_name = {getattr(_unwrap(o), "__name__", None): _unwrap(o) for o in options}
-            if seg in by_name:
-                tp = by_name[seg]
-                member = member or (len(shown), tp)
-                continue
-            tp = options[0] if len(options) == 1 else None
-            tp = _unwrap(tp)
-        shown.append(seg)
-        origin = get_origin(tp)
-        if isinstance(seg, int) and origin in (list, tuple):
-            tp = get_args(tp)[0]
-        elif isinstance(seg, str) and origin is dict:
-            tp = get_args(tp)[1]
-        elif isinstance(seg, str) and isinstance(tp, type) and issubclass(tp, BaseModel):
-            fields = {(f.alias or n): f for n, f in tp.model_fields.items()}
-            field = fields.get(seg)
-            tp = field.annotation if field is not None else None
-        else:
-            tp = None
-    return shown, tp, member
-
-
-def _keys_of(model: Any) -> list[str]:
-    if isinstance(model, type) and issubclass(model, BaseModel):
-        keys = [f.alias or n for n, f in model.model_fields.items()]
-        return [k for k in keys if not (model is Scenario and k in ("source", "base_dir"))]
-    return []
-
-
-def _at(doc: Any, path: Iterable[str | int]) -> Any:
-    for seg in path:
-        try:
-            doc = doc[seg]
-        except (KeyError, IndexError, TypeError):
-            return None
-    return doc
-
-
-def _translate(error: ValidationError, doc: dict[str, Any]) -> Iterator[tuple[str, str]]:
-    """Pydantic errors as ``(path, message)``; smart-union noise collapsed to one message."""
-    union_groups: dict[
-        tuple[str | int, ...], list[tuple[Any, list[str | int], dict[str, Any]]]
-    ] = {}
-    for err in error.errors():
-        shown, _, member = _walk(err["loc"])
-        if member is None:
-            yield _fmt(shown), _message(err, shown)
-            continue
-        prefix = tuple(shown[: member[0]])
-        union_groups.setdefault(prefix, []).append((member[1], shown, dict(err)))
-    for prefix, errs in union_groups.items():
-        value = _at(doc, prefix)
-        members = list(dict.fromkeys(m for m, _, _ in errs))
-        kinds = {_keys_of(m)[0]: m for m in members}
-        chosen = [m for k, m in kinds.items() if isinstance(value, dict) and k in value]
-        if len(chosen) == 1:
-            for m, shown, err in errs:
-                if m is chosen[0]:
-                    yield _fmt(shown), _message(err, shown)
-            continue
-        listing = ", ".join(repr(k) for k in kinds)
-        got = f"keys {', '.join(map(repr, value))}" if isinstance(value, dict) else _show(value)
-        hint = (
-            next((_did_you_mean(str(k), kinds) for k in value if _did_you_mean(str(k), kinds)), "")
-            if isinstance(value, dict)
-            else ""
-        )
-        yield _fmt(prefix), f"expected a mapping with exactly one of {listing}; got {got}{hint}"
-
-
-_TYPE_WORDS = {
-    "int": "a whole number",
-    "float": "a number",
-    "bool": "true or false",
-    "string": "text",
-    "list": "a list",
-    "dict": "a mapping of keys to values",
-    "model": "a mapping of keys to values",
-    "tuple": "a list",
-}
-
-
-def _message(err: Any, shown: list[str | int]) -> str:
-    etype: str = err["type"]
-    value = err.get("input")
-    ctx = err.get("ctx") or {}
-    if etype == "missing":
-        return f"missing required key {shown[-1]!r}" if shown else "missing required value"
-    if etype == "extra_forbidden":
-        key = str(shown[-1])
-        valid = _keys_of(_walk(tuple(err["loc"][:-1]))[1])
-        hint = _did_you_mean(key, valid)
-        return f"unknown key {key!r}" + (
-            hint or (f"; valid keys: {', '.join(valid)}" if valid else "")
-        )
-    if etype in ("value_error", "assertion_error"):
-        return str(ctx.get("error", err["msg"]))
-    if etype == "step_kind":
-        found = [k for k in value if k in _STEP_KINDS] if isinstance(value, dict) else []
-        base = "a step must have exactly one of 'request', 'think', 'feed'"
-        if len(found) > 1:
-            return f"{base}; got {' and '.join(map(repr, found))} in one step (make them separate steps)"
-        if isinstance(value, dict):
-            hint = next((h for k in value if (h := _did_you_mean(str(k), _STEP_KINDS))), "")
-            return f"{base}; got keys {', '.join(map(repr, value)) or 'none'}{hint}"
-        return f"{base}; got {_show(value)}"
-    if etype == "literal_error":
-        choices = re.findall(r"'([^']*)'", str(ctx.get("expected", "")))
-        return f"{_show(value)} is not valid; use one of {', '.join(choices)}" + _did_you_mean(
-            str(value), choices
-        )
-    if etype in ("greater_than", "greater_than_equal", "less_than", "less_than_equal"):
-        op = {
-            "greater_than": ">",
-            "greater_than_equal": ">=",
-            "less_than": "<",
-            "less_than_equal": "<=",
-        }[etype]
-        bound = next(iter(ctx.values()), "?")
-        return f"must be {op} {bound}, got {_show(value)}"
-    if etype in ("too_short", "too_long"):
-        which = "at least" if etype == "too_short" else "at most"
-        n = ctx.get("min_length" if etype == "too_short" else "max_length")
-        return f"needs {which} {n} item(s), got {ctx.get('actual_length', '?')}"
-    kind = etype.split("_")[0]
-    if kind in _TYPE_WORDS and etype.endswith(
-        ("_type", "_parsing", "_from_float", "_attributes_type")
-    ):
-        return f"expected {_TYPE_WORDS[kind]}, got {_show(value)}"
-    return f"{err['msg']} (got {_show(value)})"
-
-
-# --- cross-reference checks on the raw document ----------------------------------------------
-def _strings(v: Any, path: tuple[str | int, ...] = ()) -> Iterator[str]:
-    for _, text in _string_sites(v, path):
-        yield text
-
-
-def _string_sites(
-    v: Any, path: tuple[str | int, ...]
-) -> Iterator[tuple[tuple[str | int, ...], str]]:
-    if isinstance(v, str):
-        yield path, v
-    elif isinstance(v, dict):
-        for k, x in v.items():
-            yield from _string_sites(x, (*path, str(k)))
-    elif isinstance(v, list):
-        for i, x in enumerate(v):
-            yield from _string_sites(x, (*path, i))
-
-
-def _request_sites(
-    req: dict[str, Any], at: tuple[str | int, ...]
-) -> Iterator[tuple[tuple[str | int, ...], str]]:
-    for key in ("path", "body", "query", "headers", "form", "json"):
-        if key in req:
-            yield from _string_sites(req[key], (*at, key))
-
-
-def _cross_check(
-    doc: dict[str, Any], base_dir: Path, read_feeders: bool
-) -> Iterator[tuple[str, str]]:
-    """Feeder files, feeder references, unique journey names and known ``${names}``."""
-    columns: dict[str, frozenset[str] | None] = {}
-    feeders = doc.get("feeders")
-    for name, spec in feeders.items() if isinstance(feeders, dict) else ():
-        columns[name] = None
-        file = spec.get("file") if isinstance(spec, dict) else None
-        if read_feeders and isinstance(file, str) and file.strip():
-            try:
-                columns[name] = frozenset(read_feeder_file(base_dir / file).columns)
-            except FeederError as e:
-                yield _fmt(("feeders", name, "file")), str(e)
-    variables = doc.get("variables")
-    known = set(BUILTIN_VARIABLES) | (
-        set(map(str, variables)) if isinstance(variables, dict) else set()
-    )
-    sites = list(_string_sites(doc.get("headers"), ("headers",)))
-    fed: set[str] = set()
-    names: dict[str, int] = {}
-    journeys = doc.get("journeys")
-    for j, journey in enumerate(journeys if isinstance(journeys, list) else []):
-        if not isinstance(journey, dict):
-            continue
-        name = journey.get("name")
-        if isinstance(name, str):
-            if name in names:
-                yield (
-                    _fmt(("journeys", j, "name")),
-                    f"duplicate journey name {name!r} (also journeys[{names[name]}].name)",
-                )
-            names.setdefault(name, j)
-        steps = journey.get("steps")
-        for k, step in enumerate(steps if isinstance(steps, list) else []):
-            at = ("journeys", j, "steps", k)
-            kind = _step_kind(step)
-            if kind == "feed" and isinstance(step["feed"], str):
-                feeder = step["feed"]
-                fed.add(feeder)
-                if feeder not in columns:
-                    declared = ", ".join(columns) or "none; declare them under 'feeders'"
-                    yield (
-                        _fmt((*at, "feed")),
-                        f"unknown feeder {feeder!r}{_did_you_mean(feeder, columns)} (declared feeders: {declared})",
-                    )
-            elif kind == "request" and isinstance(step["request"], dict):
-                req = step["request"]
-                sites += _request_sites(req, (*at, "request"))
-                extracts = req.get("extract")
-                for e in extracts if isinstance(extracts, list) else []:
-                    if isinstance(e, dict) and isinstance(e.get("var"), str):
-                        known.add(e["var"])
-    if not read_feeders or any(columns.get(f) is None for f in fed):
-        return  # columns unknown: reporting every feeder-provided name would only be noise
-    for f in fed:
-        known |= columns[f] or frozenset()
-    for path, text in sites:
-        try:
-            template = Template.compile(text)
-        except TemplateSyntaxError:
-            continue  # reported by the model validation
-        for var in sorted(template.variables - known):
-            yield (
-                _fmt(path),
-                (
-                    f"unknown variable '${{{var}}}'{_did_you_mean(var, known)} (a variable must be a built-in "
-                    f"({_BUILTINS_TEXT}), a key of 'variables', a column of a fed feeder or the 'var' of an extraction)"
-                ),
-            )
+        raise _fail(source, source, f"invalid YAML: {e}") from None

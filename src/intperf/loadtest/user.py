@@ -201,7 +201,10 @@ class VirtualUser:
 
     def _acquire(self, req: CompiledRequest) -> None:
         engine = self.engine
-        self.sent_at = engine.loop.time()
+        now = self.sent_at = engine.loop.time()
+        if self.intended > now:
+            # libuv timers have millisecond resolution and may fire a little early.
+            self.intended = now
         self.waiting = False
         engine.pools[req.origin].acquire(self)
 

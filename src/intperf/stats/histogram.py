@@ -33,9 +33,7 @@ _FLUSH_AT = 4096
 def _check_values(arr: npt.NDArray[np.float64]) -> NoReturn:
     """Raise ValueError naming the first value that is negative, NaN or infinite."""
     bad = arr[~((arr >= 0.0) & (arr <= _MAX_FLOAT))]
-    raise ValueError(
-        f"histogram values must be finite and non-negative, got {float(bad[0])!r}"
-    )
+    raise ValueError(f"histogram values must be finite and non-negative, got {float(bad[0])!r}")
 
 
 class LogHistogram:
@@ -46,8 +44,19 @@ class LogHistogram:
     :meth:`record_many`, so both paths produce identical histograms.
     """
 
-    __slots__ = ("_bins", "_count", "_inv_log_gamma", "_log_gamma", "_max", "_min",
-                 "_pending", "_rep_offset", "_sum", "_zero", "alpha")
+    __slots__ = (
+        "_bins",
+        "_count",
+        "_inv_log_gamma",
+        "_log_gamma",
+        "_max",
+        "_min",
+        "_pending",
+        "_rep_offset",
+        "_sum",
+        "_zero",
+        "alpha",
+    )
 
     def __init__(self, alpha: float = 0.01) -> None:
         if not 0.0 < alpha < 1.0:
@@ -101,8 +110,9 @@ class LogHistogram:
             zero = n - int(positive.size)
         else:
             positive = arr
-        parts = [self._bucketize(positive[i : i + _CHUNK])
-                 for i in range(0, int(positive.size), _CHUNK)]
+        parts = [
+            self._bucketize(positive[i : i + _CHUNK]) for i in range(0, int(positive.size), _CHUNK)
+        ]
         if len(parts) > 1:  # add the chunks' counts in NumPy, then touch the dict once
             first = min(b for b, _ in parts)
             total_counts = np.zeros(max(b + c.size for b, c in parts) - first, dtype=np.intp)
@@ -283,8 +293,10 @@ class LogHistogram:
             h._min = float(data["min"])
             h._max = float(data["max"])
         h._bins = {int(k): int(c) for k, c in zip(data["keys"], data["counts"], strict=True)}
-        if h._zero < 0 or any(c <= 0 for c in h._bins.values()) or (
-            h._zero + sum(h._bins.values()) != h._count
+        if (
+            h._zero < 0
+            or any(c <= 0 for c in h._bins.values())
+            or (h._zero + sum(h._bins.values()) != h._count)
         ):
             raise ValueError("histogram counts do not add up to its count")
         return h
@@ -296,7 +308,13 @@ class LogHistogram:
         self._flush()
         other._flush()
         return (self.alpha, self._count, self._zero, self._bins, self._min, self._max) == (
-            other.alpha, other._count, other._zero, other._bins, other._min, other._max)
+            other.alpha,
+            other._count,
+            other._zero,
+            other._bins,
+            other._min,
+            other._max,
+        )
 
     __hash__ = None  # type: ignore[assignment]
 
