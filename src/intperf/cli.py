@@ -23,6 +23,7 @@ from intperf.loadtest.criteria import DEFAULT_CRITERIA, parse_all
 from intperf.loadtest.runner import LoadTest, RunOutcome
 from intperf.loadtest.scenario import Scenario, load_scenario
 from intperf.loadtest.workload import LoadSpec
+from intperf.reports.summary import RunStatus
 from intperf.units import parse_duration, parse_rate
 
 EXIT_PASSED, EXIT_FAILED, EXIT_USAGE, EXIT_INCOMPLETE = 0, 1, 2, 3
@@ -74,8 +75,8 @@ def apply_overrides(scenario: Scenario, *, base_url: str | None, users: int | No
         if per_sec is not None:
             if per_sec <= 0:
                 raise UsageError(f"--rate: must be above 0, got {rate!r}")
-            keep = {k: load[k] for k in ("max_users", "max_connections", "graceful_stop")
-                    if k in load}
+            kept = ("max_users", "max_connections", "graceful_stop")
+            keep: dict[str, Any] = {k: load[k] for k in kept if k in load}
             hold = dur if dur is not None else (scenario.load.duration or 30.0)
             load = {**keep, "constant_arrival_rate": {"rate": per_sec, "time_unit": 1.0,
                                                       "duration": hold}}
@@ -163,7 +164,7 @@ def execute(scenario: Scenario, *, criteria_texts: list[str] | None, processes: 
     return EXIT_FAILED
 
 
-def _status(outcome: RunOutcome) -> str:
+def _status(outcome: RunOutcome) -> RunStatus:
     if outcome.status == "interrupted":
         return "interrupted"
     if outcome.status == "aborted":

@@ -215,22 +215,21 @@ class Engine:
         sched = self._closed
         assert sched is not None
         now = self.loop.time()
-        target = min(sched.target_users(now - self._t0), self.load.max_users)
+        target = sched.target_users(now - self._t0)
         replace = sched.iterations_per_user is None and sched.shared_iterations is None
         if not self.exhausted:
             count = len(self.users) if replace else self._spawned
             for _ in range(max(0, target - count)):
                 self._spawn(once=False, intended=now)
-                if not self.accepting or self.exhausted:
+                if self._halted():  # the new user may have exhausted a feeder
                     break
         excess = len(self.users) - target
         if excess > 0:
-            for vu in reversed(list(self.users.values())):
-                if excess <= 0:
-                    break
-                if not vu.stop_requested:
-                    vu.stop_requested = True
-                    excess -= 1
+            # Ramp-down: the newest users leave after their current iteration (as k6 does).
+            candidates = (vu for vu in reversed(list(self.users.values()))
+                          if not vu.stop_requested)
+            for vu in itertools.islice(candidates, excess):
+                vu.stop_requested = True
         if not replace and self._spawned >= sched.max_users and not self.users:
             self._load_ended()
             return
@@ -238,6 +237,9 @@ class Engine:
             self._load_ended()
             return
         self.loop.call_later(CONTROL_INTERVAL, self._control)
+
+    def _halted(self) -> bool:
+        return not self.accepting or self.exhausted
 
     def _schedule_arrivals(self) -> None:
         """Open model: arm a timer for every arrival due in the next 200 ms."""

@@ -7,7 +7,6 @@ import random
 from dataclasses import dataclass, field
 
 from intperf.loadtest.checks import CompiledChecks
-
 from intperf.loadtest.feeders import Feeder
 from intperf.loadtest.request import Origin, RequestTemplate
 from intperf.loadtest.scenario import (
@@ -61,10 +60,9 @@ class CompiledRequest:
         self.want_headers = checks.needs_headers or follow_redirects or cookies
         self.static_head: bytes | None = None
         self.static_body: bytes | None = None
-        if template.is_static:
-            head, body = template.static
-            self.static_head = head
-            self.static_body = body
+        static = template.static if template.is_static else None
+        if static is not None:
+            self.static_head, self.static_body = static
 
 
 Step = tuple[int, object]

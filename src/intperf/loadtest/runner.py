@@ -16,7 +16,7 @@ import signal
 import socket
 import time
 import traceback
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from multiprocessing.connection import Connection as PipeEnd
@@ -234,7 +234,7 @@ class LoadTest:
         self,
         results: mp.Queue[tuple[Any, ...]],
         pipes: list[PipeEnd],
-        procs: list[mp.process.BaseProcess],
+        procs: Sequence[mp.process.BaseProcess],
     ) -> float:
         ready = 0
         while ready < len(procs):
@@ -270,7 +270,7 @@ class LoadTest:
         return load_seconds
 
     def _next(
-        self, results: mp.Queue[tuple[Any, ...]], procs: list[mp.process.BaseProcess]
+        self, results: mp.Queue[tuple[Any, ...]], procs: Sequence[mp.process.BaseProcess]
     ) -> tuple[Any, ...]:
         while True:
             try:

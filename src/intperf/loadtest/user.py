@@ -9,13 +9,13 @@ starts its next iteration, as Locust does when a task raises.
 from __future__ import annotations
 
 import asyncio
+import time
 from http.cookies import CookieError, SimpleCookie
 from typing import TYPE_CHECKING
 from urllib.parse import urljoin, urlsplit
 
-from intperf.loadtest.checks import ResponseView
-
 from intperf.errors import FeederExhaustedError, IntperfError
+from intperf.loadtest.checks import ResponseView
 from intperf.loadtest.feeders import Feeder
 from intperf.loadtest.http import Connection, Headers
 from intperf.loadtest.plan import STEP_FEED, STEP_REQUEST, CompiledJourney, CompiledRequest
@@ -26,6 +26,10 @@ from intperf.loadtest.templating import BuiltinContext
 
 if TYPE_CHECKING:
     from intperf.loadtest.engine import Engine
+
+# Measurements use the monotonic clock at full resolution: uvloop's loop.time() is the same
+# CLOCK_MONOTONIC but cached per loop iteration and rounded to milliseconds.
+_clock = time.monotonic
 
 REDIRECT_STATUSES = frozenset((301, 302, 303, 307, 308))
 _METHODS_WITH_BODY = (b"POST ", b"PUT ", b"PATCH ")
@@ -163,7 +167,7 @@ class VirtualUser:
     def pause(self, seconds: float) -> None:
         """Wait, then continue with the next step."""
         if seconds <= 0:
-            self.intended = self.engine.loop.time()
+            self.intended = _clock()
             self.advance()
             return
         at = self.engine.loop.time() + seconds
@@ -201,7 +205,7 @@ class VirtualUser:
 
     def _acquire(self, req: CompiledRequest) -> None:
         engine = self.engine
-        now = self.sent_at = engine.loop.time()
+        now = self.sent_at = _clock()
         if self.intended > now:
             # libuv timers have millisecond resolution and may fire a little early.
             self.intended = now
@@ -211,7 +215,7 @@ class VirtualUser:
     def on_connection(self, conn: Connection) -> None:
         """A connection is ours: write the request."""
         engine = self.engine
-        now = engine.loop.time()
+        now = _clock()
         if self.waiting:
             # Waited for a free connection: service time starts now, latency does not.
             self.sent_at = now
@@ -242,7 +246,7 @@ class VirtualUser:
     ) -> None:
         """A complete response: record, check, extract, go on."""
         engine = self.engine
-        now = engine.loop.time()
+        now = _clock()
         self.conn = None
         req = self.req
         assert req is not None
@@ -373,7 +377,7 @@ class VirtualUser:
         self.url = url
         self.origin = origin
         self.redirects += 1
-        self.sent_at = self.engine.loop.time()
+        self.sent_at = _clock()
         self.waiting = False
         self.engine.pools[origin].acquire(self)
         return True

@@ -9,7 +9,7 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, Field, model_validator
 
-from intperf.loadtest.fields import STRICT, Duration, Rate
+from intperf.loadtest.fields import STRICT, Duration
 
 
 class Stage(BaseModel):

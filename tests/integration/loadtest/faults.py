@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import socket
 import struct
 import threading
@@ -67,10 +68,8 @@ def fault_server(mode: str) -> Iterator[int]:
         t.join(timeout=2)
         srv.close()
         for c in conns:
-            try:
+            with contextlib.suppress(OSError):
                 c.close()
-            except OSError:
-                pass
 
 
 @contextmanager
@@ -85,10 +84,8 @@ def backlog_full_server() -> Iterator[int]:
         for _ in range(8):
             f = socket.socket()
             f.setblocking(False)
-            try:
+            with contextlib.suppress(BlockingIOError):
                 f.connect(("127.0.0.1", port))
-            except BlockingIOError:
-                pass
             fillers.append(f)
         yield port
     finally:
