@@ -268,6 +268,8 @@ class Engine:
         self._spawn(once=True, intended=at)
 
     def _max_users(self) -> int:
+        if self._open is not None:
+            return self._open.max_users  # this worker's exact share
         return max(1, self.load.max_users // self.share.workers)
 
     def _max_connections(self) -> int | None:

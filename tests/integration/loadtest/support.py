@@ -1,0 +1,75 @@
+"""Helpers for engine integration tests: build scenarios from dicts and run them in-process."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import urllib.request
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import uvloop
+
+from intperf.demo import DemoServer
+from intperf.loadtest.criteria import Criterion, parse_all
+from intperf.loadtest.engine import Engine, WorkerShare
+from intperf.loadtest.plan import compile_plan
+from intperf.loadtest.results import RequestWindow, SecondWindow, TimeSeries
+from intperf.loadtest.runner import LoadTest, Progress, RunOutcome
+from intperf.loadtest.scenario import Scenario, validate_scenario
+
+
+def shop_call(shop: DemoServer, method: str, path: str, body: Any = None) -> Any:
+    """Call the shop's control endpoints; returns parsed JSON (or None)."""
+    data = None if body is None else json.dumps(body).encode()
+    req = urllib.request.Request(shop.url + path, data=data, method=method,
+                                 headers={"content-type": "application/json"})
+    with urllib.request.urlopen(req, timeout=10) as resp:
+        raw = resp.read()
+    return json.loads(raw) if raw else None
+
+
+def scenario(base_url: str, steps: list[dict[str, Any]], *, load: dict[str, Any] | None = None,
+             base_dir: Path | None = None, **extra: Any) -> Scenario:
+    """A one-journey scenario."""
+    doc: dict[str, Any] = {
+        "name": "t",
+        "base_url": base_url,
+        "load": load or {"users": 1, "iterations": 1},
+        "journeys": [{"name": "j", "steps": steps}],
+        **extra,
+    }
+    return validate_scenario(doc, source="test.yaml", base_dir=base_dir or Path.cwd())
+
+
+def run_engine(sc: Scenario) -> TimeSeries:
+    """Run one worker directly (no preflight: for unreachable-target tests)."""
+    series = TimeSeries()
+    engine = Engine(compile_plan(sc, seed=1), share=WorkerShare(0, 1, 1),
+                    on_second=series.add)
+
+    async def main() -> None:
+        await engine.run()
+
+    uvloop.run(main())
+    return series
+
+
+def run(sc: Scenario, criteria: list[str] | None = None, *, processes: int = 1,
+        on_progress: Callable[[Progress], None] | None = None) -> RunOutcome:
+    """Run through the runner (preflight, merging, criteria)."""
+    crit: list[Criterion] = parse_all(criteria or [])
+    return LoadTest(sc, crit, processes=processes, seed=1, on_progress=on_progress).run()
+
+
+def total(series: TimeSeries, name: str | None = None) -> RequestWindow:
+    """All seconds merged, for one request name or all."""
+    return series.aggregate(None if name is None else [name])
+
+
+def windows(series: TimeSeries) -> list[SecondWindow]:
+    return [series.seconds[s] for s in sorted(series.seconds)]
+
+
+__all__ = ["asyncio", "run", "run_engine", "scenario", "shop_call", "total", "windows"]
