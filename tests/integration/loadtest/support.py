@@ -23,15 +23,22 @@ from intperf.loadtest.scenario import Scenario, validate_scenario
 def shop_call(shop: DemoServer, method: str, path: str, body: Any = None) -> Any:
     """Call the shop's control endpoints; returns parsed JSON (or None)."""
     data = None if body is None else json.dumps(body).encode()
-    req = urllib.request.Request(shop.url + path, data=data, method=method,
-                                 headers={"content-type": "application/json"})
+    req = urllib.request.Request(
+        shop.url + path, data=data, method=method, headers={"content-type": "application/json"}
+    )
     with urllib.request.urlopen(req, timeout=10) as resp:
         raw = resp.read()
     return json.loads(raw) if raw else None
 
 
-def scenario(base_url: str, steps: list[dict[str, Any]], *, load: dict[str, Any] | None = None,
-             base_dir: Path | None = None, **extra: Any) -> Scenario:
+def scenario(
+    base_url: str,
+    steps: list[dict[str, Any]],
+    *,
+    load: dict[str, Any] | None = None,
+    base_dir: Path | None = None,
+    **extra: Any,
+) -> Scenario:
     """A one-journey scenario."""
     doc: dict[str, Any] = {
         "name": "t",
@@ -46,8 +53,7 @@ def scenario(base_url: str, steps: list[dict[str, Any]], *, load: dict[str, Any]
 def run_engine(sc: Scenario) -> TimeSeries:
     """Run one worker directly (no preflight: for unreachable-target tests)."""
     series = TimeSeries()
-    engine = Engine(compile_plan(sc, seed=1), share=WorkerShare(0, 1, 1),
-                    on_second=series.add)
+    engine = Engine(compile_plan(sc, seed=1), share=WorkerShare(0, 1, 1), on_second=series.add)
 
     async def main() -> None:
         await engine.run()
@@ -56,8 +62,13 @@ def run_engine(sc: Scenario) -> TimeSeries:
     return series
 
 
-def run(sc: Scenario, criteria: list[str] | None = None, *, processes: int = 1,
-        on_progress: Callable[[Progress], None] | None = None) -> RunOutcome:
+def run(
+    sc: Scenario,
+    criteria: list[str] | None = None,
+    *,
+    processes: int = 1,
+    on_progress: Callable[[Progress], None] | None = None,
+) -> RunOutcome:
     """Run through the runner (preflight, merging, criteria)."""
     crit: list[Criterion] = parse_all(criteria or [])
     return LoadTest(sc, crit, processes=processes, seed=1, on_progress=on_progress).run()

@@ -20,8 +20,12 @@ pytestmark = pytest.mark.integration
 @pytest.fixture
 def shop(demo_shop: DemoServer) -> DemoServer:
     shop_call(demo_shop, "DELETE", "/__demo/requests")
-    shop_call(demo_shop, "POST", "/__demo/config",
-              {"latency_ms": 0, "latency_jitter_ms": 0, "error_rate": 0})
+    shop_call(
+        demo_shop,
+        "POST",
+        "/__demo/config",
+        {"latency_ms": 0, "latency_jitter_ms": 0, "error_rate": 0},
+    )
     return demo_shop
 
 
@@ -33,25 +37,59 @@ def received(shop: DemoServer, path: str | None = None) -> list[dict[str, object
 
 # -- correlation: extraction, cookies, variables, checks ------------------------------------
 def test_login_cookie_extraction_and_cart_flow(shop: DemoServer) -> None:
-    sc = scenario(shop.url, [
-        {"request": {"name": "login", "method": "POST", "path": "/api/auth/login",
-                     "json": {"username": "user0001", "password": "secret"},
-                     "extract": [{"var": "token", "jsonpath": "$.token"}],
-                     "checks": [{"status": [200]}]}},
-        {"request": {"name": "search", "path": "/api/products", "query": {"size": 5},
-                     "extract": [{"var": "pid", "jsonpath": "$.items[2].id"}]}},
-        {"request": {"name": "add", "method": "POST", "path": "/api/cart/items",
-                     "json": {"productId": "${pid}", "quantity": 2},
-                     "headers": {"X-Token": "${token}"},
-                     "checks": [{"status": [201]}, {"jsonpath": "$.count", "equals": 2}]}},
-        {"request": {"name": "order", "method": "POST", "path": "/api/orders",
-                     "extract": [{"var": "loc", "header": "Location"},
-                                 {"var": "oid", "jsonpath": "$.orderId"}],
-                     "checks": [{"status": [201]}]}},
-        {"request": {"name": "order detail", "path": "/api/orders/${oid}",
-                     "headers": {"X-Loc": "${loc}"},
-                     "checks": [{"status": [200]}, {"body_contains": "PENDING"}]}},
-    ])
+    sc = scenario(
+        shop.url,
+        [
+            {
+                "request": {
+                    "name": "login",
+                    "method": "POST",
+                    "path": "/api/auth/login",
+                    "json": {"username": "user0001", "password": "secret"},
+                    "extract": [{"var": "token", "jsonpath": "$.token"}],
+                    "checks": [{"status": [200]}],
+                }
+            },
+            {
+                "request": {
+                    "name": "search",
+                    "path": "/api/products",
+                    "query": {"size": 5},
+                    "extract": [{"var": "pid", "jsonpath": "$.items[2].id"}],
+                }
+            },
+            {
+                "request": {
+                    "name": "add",
+                    "method": "POST",
+                    "path": "/api/cart/items",
+                    "json": {"productId": "${pid}", "quantity": 2},
+                    "headers": {"X-Token": "${token}"},
+                    "checks": [{"status": [201]}, {"jsonpath": "$.count", "equals": 2}],
+                }
+            },
+            {
+                "request": {
+                    "name": "order",
+                    "method": "POST",
+                    "path": "/api/orders",
+                    "extract": [
+                        {"var": "loc", "header": "Location"},
+                        {"var": "oid", "jsonpath": "$.orderId"},
+                    ],
+                    "checks": [{"status": [201]}],
+                }
+            },
+            {
+                "request": {
+                    "name": "order detail",
+                    "path": "/api/orders/${oid}",
+                    "headers": {"X-Loc": "${loc}"},
+                    "checks": [{"status": [200]}, {"body_contains": "PENDING"}],
+                }
+            },
+        ],
+    )
     outcome = run(sc)
     series = outcome.series
     assert total(series).failed == 0, total(series).messages
@@ -72,10 +110,19 @@ def test_login_cookie_extraction_and_cart_flow(shop: DemoServer) -> None:
 
 
 def test_failed_check_counts_as_failure_with_its_message(shop: DemoServer) -> None:
-    sc = scenario(shop.url, [
-        {"request": {"name": "h", "path": "/health",
-                     "checks": [{"body_contains": "no-such-text"}]}},
-    ], load={"users": 1, "iterations": 3})
+    sc = scenario(
+        shop.url,
+        [
+            {
+                "request": {
+                    "name": "h",
+                    "path": "/health",
+                    "checks": [{"body_contains": "no-such-text"}],
+                }
+            },
+        ],
+        load={"users": 1, "iterations": 3},
+    )
     w = total(run_engine(sc))
     assert w.errors == {ErrorClass.CHECK_FAILED.value: 3}
     assert w.messages == {"body does not contain 'no-such-text'": 3}
@@ -84,13 +131,23 @@ def test_failed_check_counts_as_failure_with_its_message(shop: DemoServer) -> No
 
 def test_builtins_feeders_and_queue_exhaustion(shop: DemoServer, tmp_path: Path) -> None:
     (tmp_path / "skus.csv").write_text("sku\nA1\nB2\nC3\n")
-    sc = scenario(shop.url, [
-        {"feed": "skus"},
-        {"request": {"name": "echo", "path": "/__demo/echo",
-                     "query": {"sku": "${sku}", "n": "${randomInt(5,5)}"},
-                     "headers": {"X-Id": "${uuid}"}}},
-    ], load={"users": 1, "iterations": 10}, base_dir=tmp_path,
-        feeders={"skus": {"file": "skus.csv", "strategy": "queue"}})
+    sc = scenario(
+        shop.url,
+        [
+            {"feed": "skus"},
+            {
+                "request": {
+                    "name": "echo",
+                    "path": "/__demo/echo",
+                    "query": {"sku": "${sku}", "n": "${randomInt(5,5)}"},
+                    "headers": {"X-Id": "${uuid}"},
+                }
+            },
+        ],
+        load={"users": 1, "iterations": 10},
+        base_dir=tmp_path,
+        feeders={"skus": {"file": "skus.csv", "strategy": "queue"}},
+    )
     w = total(run_engine(sc))
     assert w.ok == 3  # the queue ran dry after three records: the user stopped
     got = received(shop, "/__demo/echo")
@@ -100,17 +157,44 @@ def test_builtins_feeders_and_queue_exhaustion(shop: DemoServer, tmp_path: Path)
 
 
 def test_gzip_chunked_and_redirects(shop: DemoServer) -> None:
-    sc = scenario(shop.url, [
-        {"request": {"name": "gzip", "path": "/__demo/gzip", "headers": {"Accept-Encoding": "gzip"},
-                     "checks": [{"jsonpath": "$.compressed", "equals": True}]}},
-        {"request": {"name": "chunked", "path": "/__demo/chunked", "query": {"parts": 4},
-                     "checks": [{"body_contains": '"part":4,"of":4'}]}},
-        {"request": {"name": "redirect", "path": "/__demo/redirect", "follow_redirects": True,
-                     "query": {"to": "/__demo/echo?x=1"},
-                     "checks": [{"status": [200]}, {"jsonpath": "$.path", "equals": "/__demo/echo"}]}},
-        {"request": {"name": "no-follow", "path": "/__demo/redirect", "query": {"to": "/health"},
-                     "checks": [{"status": [302]}]}},
-    ])
+    sc = scenario(
+        shop.url,
+        [
+            {
+                "request": {
+                    "name": "gzip",
+                    "path": "/__demo/gzip",
+                    "headers": {"Accept-Encoding": "gzip"},
+                    "checks": [{"jsonpath": "$.compressed", "equals": True}],
+                }
+            },
+            {
+                "request": {
+                    "name": "chunked",
+                    "path": "/__demo/chunked",
+                    "query": {"parts": 4},
+                    "checks": [{"body_contains": '"part":4,"of":4'}],
+                }
+            },
+            {
+                "request": {
+                    "name": "redirect",
+                    "path": "/__demo/redirect",
+                    "follow_redirects": True,
+                    "query": {"to": "/__demo/echo?x=1"},
+                    "checks": [{"status": [200]}, {"jsonpath": "$.path", "equals": "/__demo/echo"}],
+                }
+            },
+            {
+                "request": {
+                    "name": "no-follow",
+                    "path": "/__demo/redirect",
+                    "query": {"to": "/health"},
+                    "checks": [{"status": [302]}],
+                }
+            },
+        ],
+    )
     w = run_engine(sc)
     for name in ("gzip", "chunked", "redirect", "no-follow"):
         assert total(w, name).ok == 1, (name, total(w, name).messages)
@@ -163,9 +247,19 @@ def test_tls_error_against_plain_http(shop: DemoServer) -> None:
 
 
 def test_slow_response_fails_max_duration(shop: DemoServer) -> None:
-    sc = scenario(shop.url, [{"request": {"name": "slow", "path": "/__demo/slow",
-                                          "query": {"ms": 150},
-                                          "checks": [{"max_duration": "100ms"}]}}])
+    sc = scenario(
+        shop.url,
+        [
+            {
+                "request": {
+                    "name": "slow",
+                    "path": "/__demo/slow",
+                    "query": {"ms": 150},
+                    "checks": [{"max_duration": "100ms"}],
+                }
+            }
+        ],
+    )
     w = total(run_engine(sc))
     assert w.errors == {ErrorClass.CHECK_FAILED.value: 1}
     assert w.latency.min >= 150
@@ -173,8 +267,11 @@ def test_slow_response_fails_max_duration(shop: DemoServer) -> None:
 
 # -- workload models ------------------------------------------------------------------------
 def test_open_model_rate_is_exact(shop: DemoServer) -> None:
-    sc = scenario(shop.url, [{"request": {"name": "h", "path": "/health"}}],
-                  load={"constant_arrival_rate": {"rate": 200, "duration": "3s"}})
+    sc = scenario(
+        shop.url,
+        [{"request": {"name": "h", "path": "/health"}}],
+        load={"constant_arrival_rate": {"rate": 200, "duration": "3s"}},
+    )
     outcome = run(sc)
     w = total(outcome.series)
     assert w.requests == 600
@@ -183,9 +280,11 @@ def test_open_model_rate_is_exact(shop: DemoServer) -> None:
 
 
 def test_arrivals_over_the_user_cap_are_dropped_and_counted(shop: DemoServer) -> None:
-    sc = scenario(shop.url, [{"request": {"name": "slow", "path": "/__demo/slow",
-                                          "query": {"ms": 400}}}],
-                  load={"constant_arrival_rate": {"rate": 50, "duration": "1s"}, "max_users": 3})
+    sc = scenario(
+        shop.url,
+        [{"request": {"name": "slow", "path": "/__demo/slow", "query": {"ms": 400}}}],
+        load={"constant_arrival_rate": {"rate": 50, "duration": "1s"}, "max_users": 3},
+    )
     series = run(sc).series
     dropped = sum(s.dropped for s in series.seconds.values())
     started = sum(s.started_users for s in series.seconds.values())
@@ -195,9 +294,11 @@ def test_arrivals_over_the_user_cap_are_dropped_and_counted(shop: DemoServer) ->
 
 
 def test_coordinated_omission_is_corrected(shop: DemoServer) -> None:
-    sc = scenario(shop.url, [{"request": {"name": "h", "path": "/health"}}],
-                  load={"constant_arrival_rate": {"rate": 200, "duration": "4s"},
-                        "max_connections": 4})
+    sc = scenario(
+        shop.url,
+        [{"request": {"name": "h", "path": "/health"}}],
+        load={"constant_arrival_rate": {"rate": 200, "duration": "4s"}, "max_connections": 4},
+    )
     stalled: list[int] = []
 
     def on_progress(p: Progress) -> None:
@@ -214,16 +315,22 @@ def test_coordinated_omission_is_corrected(shop: DemoServer) -> None:
 
 
 def test_closed_ramp_and_iterations(shop: DemoServer) -> None:
-    sc = scenario(shop.url, [{"request": {"name": "h", "path": "/health"}}],
-                  load={"users": 4, "iterations": 5})
+    sc = scenario(
+        shop.url,
+        [{"request": {"name": "h", "path": "/health"}}],
+        load={"users": 4, "iterations": 5},
+    )
     series = run_engine(sc)
     assert total(series).ok == 20
     assert sum(s.started_users for s in series.seconds.values()) == 4
 
 
 def test_two_processes_merge_exactly(shop: DemoServer) -> None:
-    sc = scenario(shop.url, [{"request": {"name": "echo", "path": "/__demo/echo"}}],
-                  load={"users": 4, "shared_iterations": 101})
+    sc = scenario(
+        shop.url,
+        [{"request": {"name": "echo", "path": "/__demo/echo"}}],
+        load={"users": 4, "shared_iterations": 101},
+    )
     outcome = run(sc, processes=2)
     assert total(outcome.series).ok == 101
     assert len(received(shop, "/__demo/echo")) == 101
@@ -232,8 +339,11 @@ def test_two_processes_merge_exactly(shop: DemoServer) -> None:
 def test_abort_criterion_stops_the_run_early(shop: DemoServer) -> None:
     shop_call(shop, "POST", "/__demo/config", {"error_rate": 1.0})
     try:
-        sc = scenario(shop.url, [{"request": {"name": "p", "path": "/api/products"}}],
-                      load={"users": 2, "duration": "20s"})
+        sc = scenario(
+            shop.url,
+            [{"request": {"name": "p", "path": "/api/products"}}],
+            load={"users": 2, "duration": "20s"},
+        )
         outcome = run(sc, ["error_rate < 1% abort"])
     finally:
         shop_call(shop, "POST", "/__demo/config", {"error_rate": 0.0})
