@@ -47,6 +47,17 @@ class Exchange(Protocol):
         """The request failed before a complete response arrived."""
 
 
+_METHODS_WITH_BODY = (b"POST ", b"PUT ", b"PATCH ")
+
+
+def frame_request(head: bytes, cookie: bytes, body: bytes) -> bytes:
+    """The bytes of a request: head, cookie line, Content-Length when needed, body."""
+    if body or head.startswith(_METHODS_WITH_BODY):
+        return b"".join((head, cookie, b"content-length: %d\r\n\r\n" % len(body), body))
+    return b"".join((head, cookie, b"\r\n"))
+MAX_REDIRECTS = 10
+
+
 def _decode_body(body: bytes, headers: Headers | None) -> bytes:
     """Undo gzip/deflate content encoding (RFC 9110 §8.4)."""
     if not headers:
@@ -145,7 +156,7 @@ class Connection(asyncio.Protocol):
     # -- httptools callbacks ---------------------------------------------------------------
     def on_header(self, name: bytes, value: bytes) -> None:
         if self._headers is not None:
-            self._headers.append((name.lower(), value))
+            self._headers.append((name, value))  # lower-cased once, in on_message_complete
 
     def on_body(self, body: bytes) -> None:
         if self._body is not None:
@@ -161,6 +172,8 @@ class Connection(asyncio.Protocol):
         status = parser.get_status_code()
         keep = parser.should_keep_alive()
         headers = self._headers
+        if headers:
+            headers = [(n.lower(), v) for n, v in headers]
         body: bytes | None = None
         if self._body is not None:
             try:

@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 
 from intperf.loadtest.checks import CompiledChecks
 from intperf.loadtest.feeders import Feeder
+from intperf.loadtest.http import frame_request
 from intperf.loadtest.request import Origin, RequestTemplate
 from intperf.loadtest.scenario import (
     FeedStep,
@@ -32,7 +33,7 @@ class CompiledRequest:
         "name",
         "origin",
         "static_body",
-        "static_head",
+        "static_data", "static_head",
         "template",
         "think_time",
         "want_body",
@@ -60,9 +61,11 @@ class CompiledRequest:
         self.want_headers = checks.needs_headers or follow_redirects or cookies
         self.static_head: bytes | None = None
         self.static_body: bytes | None = None
+        self.static_data: bytes | None = None
         static = template.static if template.is_static else None
         if static is not None:
             self.static_head, self.static_body = static
+            self.static_data = frame_request(static[0], b"", static[1])
 
 
 Step = tuple[int, object]

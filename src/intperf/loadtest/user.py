@@ -11,13 +11,13 @@ from __future__ import annotations
 import asyncio
 import time
 from http.cookies import CookieError, SimpleCookie
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, cast
 from urllib.parse import urljoin, urlsplit
 
 from intperf.errors import FeederExhaustedError, IntperfError
 from intperf.loadtest.checks import ResponseView
 from intperf.loadtest.feeders import Feeder
-from intperf.loadtest.http import Connection, Headers
+from intperf.loadtest.http import Connection, Headers, frame_request
 from intperf.loadtest.plan import STEP_FEED, STEP_REQUEST, CompiledJourney, CompiledRequest
 from intperf.loadtest.request import Origin, origin_of
 from intperf.loadtest.results import ErrorClass
@@ -32,7 +32,6 @@ if TYPE_CHECKING:
 _clock = time.monotonic
 
 REDIRECT_STATUSES = frozenset((301, 302, 303, 307, 308))
-_METHODS_WITH_BODY = (b"POST ", b"PUT ", b"PATCH ")
 MAX_REDIRECTS = 10
 
 
@@ -52,6 +51,7 @@ class VirtualUser:
         "iteration_start",
         "iterations_left",
         "journey",
+        "nout",
         "once",
         "origin",
         "redirects",
@@ -83,6 +83,7 @@ class VirtualUser:
         self.body = b""
         self.url = ""
         self.redirects = 0
+        self.nout = 0
         self.intended = 0.0
         self.sent_at = 0.0
         self.iteration_start = 0.0
@@ -110,8 +111,12 @@ class VirtualUser:
         self.ctx.iteration += 1
         self.advance()
 
-    def end_iteration(self) -> None:
-        """The journey is done (or was cut short by a failure)."""
+    def end_iteration(self, *, from_io: bool = False) -> None:
+        """The journey is done (or was cut short by a failure).
+
+        ``from_io``: called from a response or error callback, so starting the next
+        iteration right away cannot recurse without bound.
+        """
         engine = self.engine
         engine.recorder.iterations += 1
         if self.iterations_left is not None:
@@ -119,14 +124,15 @@ class VirtualUser:
         if self.once or not engine.accepting or self.stop_requested or self.iterations_left == 0:
             self.finish()
             return
-        loop = engine.loop
-        now = loop.time()
-        start = now
         journey = self.journey
         if journey is not None and journey.pacing is not None:
-            start = max(now, self.iteration_start + journey.pacing)
-        # Always go through the loop: a failing iteration must not recurse into the next one.
-        self.timer = loop.call_at(start, self.start_iteration, start)
+            start = max(_clock(), self.iteration_start + journey.pacing)
+            self.timer = engine.loop.call_at(start, self.start_iteration, start)
+        elif from_io:
+            self.start_iteration(_clock())
+        else:
+            # A synchronous failure: go through the loop so iterations cannot recurse.
+            self.timer = engine.loop.call_soon(self.start_iteration, _clock())  # type: ignore[assignment]
 
     def finish(self) -> None:
         """Leave the run."""
@@ -147,22 +153,19 @@ class VirtualUser:
             kind, payload = steps[self.step]
             self.step += 1
             if kind == STEP_REQUEST:
-                assert isinstance(payload, CompiledRequest)
-                self.issue(payload)
+                self.issue(cast(CompiledRequest, payload))
                 return
             if kind == STEP_FEED:
-                assert isinstance(payload, Feeder)
                 try:
-                    self.vars.update(payload.next())
+                    self.vars.update(cast(Feeder, payload).next())
                 except FeederExhaustedError:
                     self.engine.feeder_exhausted()
                     self.finish()
                     return
                 continue
-            assert isinstance(payload, ThinkTime)
-            self.pause(payload.sample(self.engine.rng))
+            self.pause(cast(ThinkTime, payload).sample(self.engine.rng))
             return
-        self.end_iteration()
+        self.end_iteration(from_io=True)
 
     def pause(self, seconds: float) -> None:
         """Wait, then continue with the next step."""
@@ -220,17 +223,15 @@ class VirtualUser:
             # Waited for a free connection: service time starts now, latency does not.
             self.sent_at = now
             self.waiting = False
-        req = self.req
-        origin = self.origin
-        assert req is not None
-        assert origin is not None
+        req = cast(CompiledRequest, self.req)
+        origin = cast(Origin, self.origin)
         cookie = self._cookie_lines.get(origin.host_header, b"") if self.cookies else b""
-        body = self.body
         head = self.head
-        if body or head.startswith(_METHODS_WITH_BODY):
-            data = b"".join((head, cookie, b"content-length: %d\r\n\r\n" % len(body), body))
+        if not cookie and req.static_data is not None and head is req.static_head:
+            data = req.static_data
         else:
-            data = b"".join((head, cookie, b"\r\n"))
+            data = frame_request(head, cookie, self.body)
+        self.nout = len(data)
         self.conn = conn
         conn.send(
             self,
@@ -248,8 +249,7 @@ class VirtualUser:
         engine = self.engine
         now = _clock()
         self.conn = None
-        req = self.req
-        assert req is not None
+        req = cast(CompiledRequest, self.req)
         if headers and engine.cookies_enabled and self.origin is not None:
             self._store_cookies(self.origin.host_header, headers)
         if (
@@ -262,7 +262,7 @@ class VirtualUser:
             return
         latency = (now - self.intended) * 1000.0
         service = (now - self.sent_at) * 1000.0
-        nout = len(self.head) + len(self.body)
+        nout = self.nout
         checks = req.checks
         failure: tuple[ErrorClass, str] | None = None
         status_set = checks.status_set
@@ -300,7 +300,7 @@ class VirtualUser:
                 self.advance()
         else:
             rec.fail(req.index, failure[0], failure[1], latency, service, nbytes, nout)
-            self.end_iteration()
+            self.end_iteration(from_io=True)
 
     def on_error(self, cls: ErrorClass, message: str) -> None:
         """The request failed without a response."""
@@ -311,7 +311,7 @@ class VirtualUser:
         req = self.req
         assert req is not None
         engine.recorder.fail(req.index, cls, message, None, None, 0, 0)
-        self.end_iteration()
+        self.end_iteration(from_io=True)
 
     def cancel(self) -> None:
         """Hard stop: drop the in-flight request and any timer."""
