@@ -221,6 +221,15 @@ class LoadTest:
         signal.signal(signal.SIGINT, interrupt)
         try:
             return self._supervise(results, pipes, procs)
+        except RunInterruptedError as exc:
+            # Keep what was merged so far: the caller reports an interrupted run.
+            log.error("%s", exc)
+            self._interrupted = True
+            self._abort_reason = str(exc)
+            for pe in pipes:
+                with contextlib.suppress(OSError):
+                    pe.send(("stop", True))
+            return max(0.0, time.time() - self._start)
         finally:
             signal.signal(signal.SIGINT, old)
             for p in procs:

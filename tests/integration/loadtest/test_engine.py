@@ -351,3 +351,30 @@ def test_abort_criterion_stops_the_run_early(shop: DemoServer) -> None:
     assert outcome.abort_reason and "error_rate" in outcome.abort_reason
     assert outcome.duration_s < 5
     assert not outcome.criteria[0].passed
+
+
+def test_a_dead_worker_interrupts_the_run_and_keeps_the_data(shop: DemoServer) -> None:
+    import multiprocessing
+    import os
+    import signal
+
+    sc = scenario(
+        shop.url,
+        [{"request": {"name": "h", "path": "/health"}}],
+        load={"users": 2, "duration": "20s"},
+    )
+    killed: list[int] = []
+
+    def on_progress(p: Progress) -> None:
+        if not killed and p.last is not None and p.last.second >= 1:
+            victim = multiprocessing.active_children()[0]
+            assert victim.pid is not None
+            killed.append(victim.pid)
+            os.kill(victim.pid, signal.SIGKILL)
+
+    outcome = run(sc, processes=2, on_progress=on_progress)
+    assert killed
+    assert outcome.status == "interrupted"
+    assert outcome.abort_reason and "died" in outcome.abort_reason
+    assert total(outcome.series).ok > 0  # the seconds merged before the crash are kept
+    assert outcome.duration_s < 15
