@@ -111,6 +111,8 @@ class Engine:
         self.loop = loop
         for origin in self.plan.origins:
             self.add_origin(origin)
+        for req in self.plan.requests():
+            req.pool = self.pools[req.origin]
         if self.start_at_wall is not None:
             delay = self.start_at_wall - time.time()
             if delay > 0:

@@ -12,12 +12,14 @@ import asyncio
 import contextlib
 import errno
 import logging
+import re
 import socket
 import ssl
 import zlib
 from collections import deque
 from collections.abc import Callable
-from typing import Protocol
+from types import SimpleNamespace
+from typing import Any, Protocol
 
 import httptools
 
@@ -27,6 +29,10 @@ from intperf.loadtest.results import ErrorClass
 log = logging.getLogger(__name__)
 
 Headers = list[tuple[bytes, bytes]]
+
+NEED_HEADERS = 1
+NEED_BODY = 2
+_SET_COOKIE = re.compile(rb"(?im)^set-cookie:[ \t]*([^\r\n]*)")
 
 
 class Exchange(Protocol):
@@ -83,8 +89,8 @@ class Connection(asyncio.Protocol):
         "_headers",
         "_nbytes",
         "_parser",
-        "_want_body",
-        "_want_headers",
+        "_parsers",
+        "_sniff_cookies",
         "closed",
         "deadline",
         "detached",
@@ -99,10 +105,12 @@ class Connection(asyncio.Protocol):
     def __init__(self, pool: Pool) -> None:
         self.pool = pool
         self.transport: asyncio.Transport | None = None
-        self._parser = httptools.HttpResponseParser(self)
+        # One parser per need: httptools looks its callbacks up once, so a parser made
+        # without on_header/on_body costs no Python call per header or body chunk.
+        self._parsers: dict[int, Any] = {}
+        self._parser: Any = self._parser_for(0)
+        self._sniff_cookies = False
         self.exchange: Exchange | None = None
-        self._want_headers = False
-        self._want_body = False
         self._headers: Headers | None = None
         self._body: list[bytes] | None = None
         self._nbytes = 0
@@ -112,6 +120,18 @@ class Connection(asyncio.Protocol):
         self.detached = False
         self.deadline = 0.0
         self.last_activity = 0.0
+
+    def _parser_for(self, need: int) -> Any:
+        """The parser for ``need``: bit 1 = headers, bit 2 = body."""
+        parser = self._parsers.get(need)
+        if parser is None:
+            callbacks = SimpleNamespace(on_message_complete=self.on_message_complete)
+            if need & NEED_HEADERS:
+                callbacks.on_header = self.on_header
+            if need & NEED_BODY:
+                callbacks.on_body = self.on_body
+            parser = self._parsers[need] = httptools.HttpResponseParser(callbacks)
+        return parser
 
     # -- asyncio.Protocol ------------------------------------------------------------------
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
@@ -127,6 +147,8 @@ class Connection(asyncio.Protocol):
             # Bytes nobody asked for: the server is misbehaving; drop the connection.
             self.abort()
             return
+        if self._sniff_cookies and (b"ookie" in data or b"OOKIE" in data):
+            self._sniff(data)
         try:
             self._parser.feed_data(data)
         except httptools.HttpParserUpgrade:
@@ -153,6 +175,14 @@ class Connection(asyncio.Protocol):
         else:
             self._fail(ErrorClass.RESET, "connection closed before the response was complete")
 
+    def _sniff(self, data: bytes) -> None:
+        """Collect Set-Cookie lines without header callbacks (lean parser, cookie jar on)."""
+        found = _SET_COOKIE.findall(data)
+        if found:
+            if self._headers is None:
+                self._headers = []
+            self._headers.extend((b"set-cookie", v) for v in found)
+
     # -- httptools callbacks ---------------------------------------------------------------
     def on_header(self, name: bytes, value: bytes) -> None:
         if self._headers is not None:
@@ -172,7 +202,7 @@ class Connection(asyncio.Protocol):
         status = parser.get_status_code()
         keep = parser.should_keep_alive()
         headers = self._headers
-        if headers:
+        if headers and not self._sniff_cookies:
             headers = [(n.lower(), v) for n, v in headers]
         body: bytes | None = None
         if self._body is not None:
@@ -187,30 +217,24 @@ class Connection(asyncio.Protocol):
         ex.on_response(status, headers, body, nbytes)
 
     # -- driving ---------------------------------------------------------------------------
-    def send(
-        self,
-        exchange: Exchange,
-        data: bytes,
-        *,
-        want_headers: bool,
-        want_body: bool,
-        deadline: float,
-        now: float,
-    ) -> None:
-        """Write a request; ``exchange`` is called back with the outcome."""
+    def send(self, exchange: Exchange, data: bytes, need: int, cookies: bool, deadline: float,
+             now: float) -> None:
+        """Write a request; ``exchange`` is called back with the outcome.
+
+        ``need`` says what the exchange reads (NEED_HEADERS | NEED_BODY); ``cookies`` asks
+        for Set-Cookie headers even when other headers are not needed.
+        """
         self.exchange = exchange
-        self._want_headers = want_headers
-        self._want_body = want_body
-        self._headers = [] if want_headers else None
-        self._body = [] if want_body else None
+        self._parser = self._parsers.get(need) or self._parser_for(need)
+        self._headers = [] if need & NEED_HEADERS else None
+        self._body = [] if need & NEED_BODY else None
+        self._sniff_cookies = cookies and not need & NEED_HEADERS
         self._nbytes = 0
         self.deadline = deadline
         self.last_activity = now
         self.reused = self.served > 0
-        transport = self.transport
-        assert transport is not None
         self.pool.inflight.add(self)
-        transport.write(data)
+        self.transport.write(data)  # type: ignore[union-attr]  # set by connection_made
 
     def _release(self, keep_alive: bool) -> None:
         self.pool.inflight.discard(self)

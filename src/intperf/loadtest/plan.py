@@ -5,10 +5,11 @@ from __future__ import annotations
 import bisect
 import random
 from dataclasses import dataclass, field
+from typing import cast
 
 from intperf.loadtest.checks import CompiledChecks
 from intperf.loadtest.feeders import Feeder
-from intperf.loadtest.http import frame_request
+from intperf.loadtest.http import NEED_BODY, NEED_HEADERS, Pool, frame_request
 from intperf.loadtest.request import Origin, RequestTemplate
 from intperf.loadtest.scenario import (
     FeedStep,
@@ -31,9 +32,12 @@ class CompiledRequest:
         "follow_redirects",
         "index",
         "name",
+        "need",
         "origin",
+        "pool",
         "static_body",
-        "static_data", "static_head",
+        "static_data",
+        "static_head",
         "template",
         "think_time",
         "want_body",
@@ -57,10 +61,16 @@ class CompiledRequest:
         self.origin: Origin = template.origin
         self.follow_redirects = follow_redirects
         self.think_time = think_time
+        # Bodies may be gzip-encoded: reading one needs Content-Encoding. Cookies do not
+        # need header callbacks: the connection sniffs Set-Cookie from the raw bytes.
         self.want_body = checks.needs_body
-        self.want_headers = checks.needs_headers or follow_redirects or cookies
+        self.want_headers = checks.needs_headers or follow_redirects or checks.needs_body
+        self.need = (NEED_HEADERS if self.want_headers else 0) | (
+            NEED_BODY if self.want_body else 0)
         self.static_head: bytes | None = None
         self.static_body: bytes | None = None
+        self.pool: Pool | None = None
+        """Set by the engine: the pool of ``origin`` (saves hashing the origin per request)."""
         self.static_data: bytes | None = None
         static = template.static if template.is_static else None
         if static is not None:
@@ -90,6 +100,15 @@ class ExecutionPlan:
     request_names: list[str]
     origins: list[Origin]
     feeders: dict[str, Feeder] = field(default_factory=dict)
+
+    def requests(self) -> list[CompiledRequest]:
+        """Every request step of every journey."""
+        return [
+            cast(CompiledRequest, payload)
+            for j in self.journeys
+            for kind, payload in j.steps
+            if kind == STEP_REQUEST
+        ]
 
     def pick_journey(self, rng: random.Random) -> CompiledJourney:
         """Choose a journey by weight."""

@@ -124,6 +124,9 @@ class LoadTest:
         if n < self.processes:
             return False
         merged = self.series.seconds[window.second]
+        for w in merged.requests.values():  # sealed: kept for the whole run, only read now
+            w.latency.compact()
+            w.service.compact()
         if self.on_progress is not None:
             self.on_progress(
                 Progress(
@@ -223,7 +226,7 @@ class LoadTest:
             return self._supervise(results, pipes, procs)
         except RunInterruptedError as exc:
             # Keep what was merged so far: the caller reports an interrupted run.
-            log.error("%s", exc)
+            log.warning("%s", exc)
             self._interrupted = True
             self._abort_reason = str(exc)
             for pe in pipes:

@@ -213,7 +213,7 @@ class VirtualUser:
             # libuv timers have millisecond resolution and may fire a little early.
             self.intended = now
         self.waiting = False
-        engine.pools[req.origin].acquire(self)
+        (req.pool or engine.pools[req.origin]).acquire(self)
 
     def on_connection(self, conn: Connection) -> None:
         """A connection is ours: write the request."""
@@ -233,14 +233,8 @@ class VirtualUser:
             data = frame_request(head, cookie, self.body)
         self.nout = len(data)
         self.conn = conn
-        conn.send(
-            self,
-            data,
-            want_headers=req.want_headers,
-            want_body=req.want_body,
-            deadline=self.intended + engine.total_timeout,
-            now=now,
-        )
+        conn.send(self, data, req.need, engine.cookies_enabled,
+                  self.intended + engine.total_timeout, now)
 
     def on_response(
         self, status: int, headers: Headers | None, body: bytes | None, nbytes: int

@@ -62,7 +62,8 @@ def nice_ticks(lo: float, hi: float, max_ticks: int = 6) -> list[float]:
     magnitude = max(abs(lo), abs(hi))
     # Below ~1e-9 of the magnitude the range is lost in float rounding: treat it as empty.
     if hi - lo <= magnitude * 1e-9:
-        pad = magnitude * 0.1 if magnitude > 0 else 1.0
+        # Subnormal magnitudes would underflow the padding: treat them as zero.
+        pad = magnitude * 0.1 if magnitude > 1e-300 else 1.0
         lo, hi = lo - pad, hi + pad
     step = nice_step((hi - lo) / (max_ticks - 1))
     while True:

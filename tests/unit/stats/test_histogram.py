@@ -289,3 +289,26 @@ def test_histogram_is_not_hashable_and_has_a_repr() -> None:
     with pytest.raises(TypeError):
         hash(h)
     assert repr(h) == "LogHistogram(alpha=0.01, count=2, buckets=2)"
+
+
+@given(
+    st.lists(st.floats(min_value=1e-3, max_value=1e6), min_size=1, max_size=300),
+    st.lists(st.floats(min_value=1e-3, max_value=1e6), max_size=100),
+)
+def test_compact_storage_changes_nothing(values: list[float], more: list[float]) -> None:
+    plain = LogHistogram()
+    plain.record_many(values)
+    packed = LogHistogram()
+    packed.record_many(values)
+    packed.compact()
+    qs = [0.0, 0.1, 0.5, 0.9, 0.99, 0.999, 1.0]
+    assert packed.quantiles(qs) == plain.quantiles(qs)
+    assert packed.to_dict() == plain.to_dict()
+    assert packed == plain
+    target = LogHistogram()
+    target.merge(packed)  # reading a compact histogram leaves it compact and correct
+    assert target == plain
+    packed.record_many(more)  # writing turns it back into a dict
+    plain.record_many(more)
+    assert packed == plain
+    assert packed.quantiles(qs) == plain.quantiles(qs)
