@@ -61,7 +61,7 @@ def nice_ticks(lo: float, hi: float, max_ticks: int = 6) -> list[float]:
         lo, hi = hi, lo
     magnitude = max(abs(lo), abs(hi))
     # Below ~1e-9 of the magnitude the range is lost in float rounding: treat it as empty.
-    if hi - lo <= magnitude * 1e-9:
+    if hi - lo <= magnitude * 1e-9 or magnitude < 1e-300:
         # Subnormal magnitudes would underflow the padding: treat them as zero.
         pad = magnitude * 0.1 if magnitude > 1e-300 else 1.0
         lo, hi = lo - pad, hi + pad
