@@ -52,6 +52,11 @@ def scenario(
 
 def run_engine(sc: Scenario) -> TimeSeries:
     """Run one worker directly (no preflight: for unreachable-target tests)."""
+    return run_engine_with(sc)[0]
+
+
+def run_engine_with(sc: Scenario) -> tuple[TimeSeries, Engine]:
+    """Like :func:`run_engine`, also returning the engine (connection counts)."""
     series = TimeSeries()
     engine = Engine(compile_plan(sc, seed=1), share=WorkerShare(0, 1, 1), on_second=series.add)
 
@@ -59,7 +64,7 @@ def run_engine(sc: Scenario) -> TimeSeries:
         await engine.run()
 
     uvloop.run(main())
-    return series
+    return series, engine
 
 
 def run(

@@ -12,7 +12,7 @@ from intperf.loadtest.results import ErrorClass
 from intperf.loadtest.runner import Progress
 
 from .faults import backlog_full_server, fault_server, free_port
-from .support import run, run_engine, scenario, shop_call, total
+from .support import run, run_engine, run_engine_with, scenario, shop_call, total
 
 pytestmark = pytest.mark.integration
 
@@ -320,9 +320,10 @@ def test_closed_ramp_and_iterations(shop: DemoServer) -> None:
         [{"request": {"name": "h", "path": "/health"}}],
         load={"users": 4, "iterations": 5},
     )
-    series = run_engine(sc)
+    series, engine = run_engine_with(sc)
     assert total(series).ok == 20
     assert sum(s.started_users for s in series.seconds.values()) == 4
+    assert engine.connect_attempts == 4  # one keep-alive connection per user, reused
 
 
 def test_two_processes_merge_exactly(shop: DemoServer) -> None:
