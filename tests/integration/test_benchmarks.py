@@ -23,4 +23,4 @@ def test_loadgen_smoke_runs_every_generator() -> None:
     table = r.stdout
     for row in ("wrk", "intperf", "intperf-multistep"):
         assert f"│ {row} " in table, table
-    assert "PASS open model at 2000/s" in table
+    assert "open model at 2000/s: achieved" in table  # judged in full runs, not here
