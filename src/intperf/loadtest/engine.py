@@ -67,6 +67,8 @@ class Engine:
         self.recorder = Recorder(list(plan.request_names))
         self.initial_vars: dict[str, str] = {k: str(v) for k, v in scenario.variables.items()}
         self.cookies_enabled: bool = scenario.cookies
+        self.corrected = self.load.is_open
+        """Open model: latency counts from the scheduled (intended) send time."""
         timeouts = scenario.timeouts
         self.connect_timeout = timeouts.connect
         self.read_timeout = timeouts.read

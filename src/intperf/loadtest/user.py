@@ -107,7 +107,7 @@ class VirtualUser:
         self.journey = engine.plan.pick_journey(engine.rng)
         self.step = 0
         self.iteration_start = intended
-        self.intended = intended
+        self.intended = intended if engine.corrected else _clock()
         self.ctx.iteration += 1
         self.advance()
 
@@ -173,15 +173,21 @@ class VirtualUser:
             self.intended = _clock()
             self.advance()
             return
-        at = self.engine.loop.time() + seconds
+        # The precise clock, not loop.time(): uvloop's is cached per iteration in whole ms.
+        at = _clock() + seconds
         self.intended = at
         self.timer = self.engine.loop.call_at(at, self._wake)
 
     def _wake(self) -> None:
         self.timer = None
-        if not self.engine.accepting:
+        engine = self.engine
+        if not engine.accepting:
             self.finish()
             return
+        if not engine.corrected:
+            # Closed model: users wait for each other by design, so latency counts from
+            # the actual send; only an open model's schedule defines intended send times.
+            self.intended = _clock()
         self.advance()
 
     # -- requests --------------------------------------------------------------------------
