@@ -6,7 +6,7 @@ import math
 import sys
 from typing import TextIO
 
-from rich.console import Console, Group
+from rich.console import Console
 from rich.live import Live
 from rich.progress_bar import ProgressBar
 from rich.table import Table
@@ -72,7 +72,7 @@ class ProgressView:
                   f"requests={total.requests} errors={total.failed} ({err:.2%}) "
                   f"users={p.last.active_users}", file=self.stream, flush=True)
 
-    def _render(self, p: Progress, last: RequestWindow, elapsed: float) -> Group:
+    def _render(self, p: Progress, last: RequestWindow, elapsed: float) -> Table:
         total = self._total
         dur = p.duration
         bar = ProgressBar(total=dur or 1.0, completed=min(elapsed, dur) if dur else 0.0,
@@ -90,5 +90,10 @@ class ProgressView:
                   Text(f"{total.failed:,} ({err:.2%})", style="red" if total.failed else ""),
                   str(p.last.active_users if p.last else 0))
         dropped = sum(s.dropped for s in p.series.seconds.values())
-        extra = Text(f"dropped arrivals: {dropped}", style="yellow") if dropped else Text("")
-        return Group(head, bar, t, extra)
+        layout = Table.grid()
+        layout.add_row(head)
+        layout.add_row(bar)
+        layout.add_row(t)
+        if dropped:
+            layout.add_row(Text(f"dropped arrivals: {dropped}", style="yellow"))
+        return layout

@@ -8,8 +8,8 @@ within relative error ``a``. Values are bucketed in batches with NumPy (see docs
 from __future__ import annotations
 
 import math
-from array import array
 import sys
+from array import array
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any, NoReturn
 
