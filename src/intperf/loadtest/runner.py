@@ -30,7 +30,7 @@ from intperf.loadtest.engine import Engine, WorkerShare
 from intperf.loadtest.plan import compile_plan
 from intperf.loadtest.profiles import closed_schedule, open_schedule
 from intperf.loadtest.request import Origin
-from intperf.loadtest.results import SecondWindow, TimeSeries
+from intperf.loadtest.results import RequestWindow, SecondWindow, TimeSeries
 from intperf.loadtest.scenario import Scenario
 
 log = logging.getLogger(__name__)
@@ -113,6 +113,8 @@ class LoadTest:
         self._abort_reason: str | None = None
         self._interrupted = False
         self._counts: dict[int, int] = {}
+        self._abort_criteria = [c for c in criteria if c.abort]
+        self._so_far: dict[str, RequestWindow] = {}  # running totals for live abort checks
         self._start = 0.0
 
     # -- merging and live criteria ---------------------------------------------------------
@@ -133,14 +135,18 @@ class LoadTest:
                     time.time() - self._start, self.duration, merged, self.series, self.processes
                 )
             )
-        if self._abort_reason is None:
-            for c in self.criteria:
-                if c.abort:
-                    res = breached_now(c, self.series, window.second + 1)
-                    if res is not None:
-                        self._abort_reason = f"abort criterion breached: {res.message}"
-                        log.warning("%s", self._abort_reason)
-                        return True
+        if self._abort_reason is None and self._abort_criteria:
+            for name, w in merged.requests.items():
+                total = self._so_far.get(name)
+                if total is None:
+                    total = self._so_far[name] = RequestWindow()
+                total.merge(w)
+            for c in self._abort_criteria:
+                res = breached_now(c, self.series, window.second + 1, so_far=self._so_far)
+                if res is not None:
+                    self._abort_reason = f"abort criterion breached: {res.message}"
+                    log.warning("%s", self._abort_reason)
+                    return True
         return False
 
     # -- running ---------------------------------------------------------------------------
