@@ -6,6 +6,8 @@ import json
 from typing import Any
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from intperf.loadtest.checks import CompiledChecks, ResponseView, compile_jsonpath, json_equal
 from intperf.loadtest.scenario import CheckSpec, Extraction
@@ -212,3 +214,31 @@ def test_compile_jsonpath_errors() -> None:
     with pytest.raises(ValueError, match="deprecated JSONPath syntax"):
         compile_jsonpath("$.items[?(@.status == active)]")
     assert compile_jsonpath("$.items[?(@.price > 10)].id").find({"items": [{"price": 11, "id": 1}]})
+
+
+_json_values = st.recursive(
+    st.none() | st.booleans() | st.integers(-5, 5) | st.text(max_size=3),
+    lambda inner: (
+        st.lists(inner, max_size=3) | st.dictionaries(st.sampled_from("abc"), inner, max_size=3)
+    ),
+    max_leaves=12,
+)
+_steps = st.lists(st.sampled_from([".a", ".b", ".c", "[0]", "[1]", "[-1]", "['a']"]), max_size=4)
+
+
+@given(_json_values, _steps)
+def test_simple_paths_agree_with_jsonpath_ng(doc: object, steps: list[str]) -> None:
+    from intperf.loadtest.checks import SimplePath, compile_jsonpath
+
+    expr = "$" + "".join(steps)
+    fast = SimplePath.compile(expr)
+    assert fast is not None
+    expected = [m.value for m in compile_jsonpath(expr).find(doc)]
+    assert [m.value for m in fast.find(doc)] == expected
+
+
+def test_paths_with_wildcards_or_filters_use_the_general_matcher() -> None:
+    from intperf.loadtest.checks import SimplePath
+
+    for expr in ("$.items[*].id", "$..id", "$.items[?(@.id > 1)]", "$.a[0:2]"):
+        assert SimplePath.compile(expr) is None
