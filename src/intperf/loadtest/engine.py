@@ -33,6 +33,7 @@ SWEEP_INTERVAL = 0.1
 ARRIVAL_LOOKAHEAD = 0.2
 #: Bound on a run whose load has no natural end (iterations without a duration).
 UNBOUNDED_RUN_LIMIT = 24 * 3600.0
+TIMER_SLACK = 0.005
 
 
 @dataclass(frozen=True, slots=True)
@@ -95,6 +96,7 @@ class Engine:
         self._duration_override = duration
         self._done: asyncio.Future[None] | None = None
         self._t0 = 0.0
+        self._planned = UNBOUNDED_RUN_LIMIT
         self._second = 0
         self._ssl: ssl.SSLContext | None = None
         self.loop: asyncio.AbstractEventLoop  # set when run() starts
@@ -142,7 +144,10 @@ class Engine:
             duration = self._duration_override
         if duration is None or duration == float("inf"):
             duration = UNBOUNDED_RUN_LIMIT
-        loop.call_at(self._t0 + duration, self._load_ended)
+        # libuv timers have millisecond granularity and fire in the order they were armed:
+        # a little slack keeps an arrival due just before the end from losing to this timer.
+        self._planned = duration
+        loop.call_at(self._t0 + duration + TIMER_SLACK, self._load_ended)
         loop.call_at(self._t0 + 1.0, self._tick)
         loop.call_at(self._t0 + SWEEP_INTERVAL, self._sweep)
         try:
@@ -325,7 +330,7 @@ class Engine:
         if not self.accepting:
             return
         self.accepting = False
-        self.load_seconds = self.loop.time() - self._t0
+        self.load_seconds = min(self.loop.time() - self._t0, self._planned)
         for vu in list(self.users.values()):
             if vu.timer is not None:  # thinking or pacing: nothing in flight, leave now
                 vu.finish()
