@@ -88,6 +88,7 @@ class Engine:
         self.connect_attempts = 0
         self._uids = itertools.count(self.share.worker, self.share.workers)
         self._shared_left: int | None = None
+        self.has_shared_iterations = False
         self._closed: ClosedSchedule | None = None
         self._open: OpenSchedule | None = None
         self._arrivals: Iterator[float] | None = None
@@ -138,6 +139,7 @@ class Engine:
         else:
             self._closed = closed_schedule(load).for_worker(share.worker, share.workers)
             self._shared_left = self._closed.shared_iterations
+            self.has_shared_iterations = self._shared_left is not None
             duration = self._closed.duration
             loop.call_soon(self._control)
         if self._duration_override is not None:

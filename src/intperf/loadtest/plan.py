@@ -100,6 +100,8 @@ class ExecutionPlan:
     request_names: list[str]
     origins: list[Origin]
     feeders: dict[str, Feeder] = field(default_factory=dict)
+    only_journey: CompiledJourney | None = None
+    """The journey when there is just one (no weighted choice needed)."""
 
     def requests(self) -> list[CompiledRequest]:
         """Every request step of every journey."""
@@ -169,4 +171,5 @@ def compile_plan(
     for journey in scenario.journeys:
         total += journey.weight
         cumulative.append(total)
-    return ExecutionPlan(scenario, journeys, cumulative, names, list(origins), feeders)
+    only = journeys[0] if len(journeys) == 1 else None
+    return ExecutionPlan(scenario, journeys, cumulative, names, list(origins), feeders, only)

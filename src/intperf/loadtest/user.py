@@ -101,10 +101,11 @@ class VirtualUser:
         if not engine.accepting or self.stop_requested:
             self.finish()
             return
-        if not engine.take_shared_iteration():
+        if engine.has_shared_iterations and not engine.take_shared_iteration():
             self.finish()
             return
-        self.journey = engine.plan.pick_journey(engine.rng)
+        plan = engine.plan
+        self.journey = plan.only_journey or plan.pick_journey(engine.rng)
         self.step = 0
         self.iteration_start = intended
         self.intended = intended if engine.corrected else _clock()
@@ -129,7 +130,7 @@ class VirtualUser:
             start = max(_clock(), self.iteration_start + journey.pacing)
             self.timer = engine.loop.call_at(start, self.start_iteration, start)
         elif from_io:
-            self.start_iteration(_clock())
+            self.start_iteration(_clock())  # closed or open: a new iteration starts now
         else:
             # A synchronous failure: go through the loop so iterations cannot recurse.
             self.timer = engine.loop.call_soon(self.start_iteration, _clock())  # type: ignore[assignment]
