@@ -299,27 +299,36 @@ class Engine:
             self.on_second(window)
 
     def _sweep(self) -> None:
-        """Enforce read and total timeouts on in-flight and queued requests."""
+        """Enforce read and total timeouts on in-flight and queued requests.
+
+        The read timeout bounds the wait for the *next* bytes: progress is noticed here, by
+        the byte count moving between sweeps, so the hot path pays nothing for it.
+        """
         if self.stopped:
             return
         now = self.loop.time()
         read = self.read_timeout
-        for conn in [c for c in self.inflight if now > c.deadline or now - c.last_activity > read]:
-            if now > conn.deadline:
-                conn.timeout(
-                    f"no complete response within the total timeout {self.total_timeout:g}s"
-                )
-            else:
-                conn.timeout(f"no complete response within the read timeout {read:g}s")
+        late: list[tuple[Connection, str]] = []
+        for c in self.inflight:
+            if c.nbytes != c.seen_bytes:
+                c.seen_bytes = c.nbytes
+                c.last_activity = now
+            if now > c.deadline:
+                late.append((c, f"no complete response within the total timeout "
+                                f"{self.total_timeout:g}s"))
+            elif now - c.last_activity > read:
+                late.append((c, f"no bytes received for the read timeout {read:g}s"))
+        for conn, message in late:
+            conn.timeout(message)
         total = self.total_timeout
         for pool in self.pools.values():
             if pool.waiters:
-                late = [
+                queued = [
                     w
                     for w in pool.waiters
                     if isinstance(w, VirtualUser) and now - w.intended > total
                 ]
-                for vu in late:
+                for vu in queued:
                     pool.waiters.remove(vu)
                     vu.on_error(
                         ErrorClass.READ_TIMEOUT,

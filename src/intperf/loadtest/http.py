@@ -87,7 +87,6 @@ class Connection(asyncio.Protocol):
     __slots__ = (
         "_body",
         "_headers",
-        "_nbytes",
         "_parser",
         "_parsers",
         "_sniff_cookies",
@@ -96,8 +95,10 @@ class Connection(asyncio.Protocol):
         "detached",
         "exchange",
         "last_activity",
+        "nbytes",
         "pool",
         "reused",
+        "seen_bytes",
         "served",
         "transport",
     )
@@ -113,7 +114,8 @@ class Connection(asyncio.Protocol):
         self.exchange: Exchange | None = None
         self._headers: Headers | None = None
         self._body: list[bytes] | None = None
-        self._nbytes = 0
+        self.nbytes = 0
+        self.seen_bytes = 0
         self.served = 0
         self.reused = False
         self.closed = False
@@ -142,7 +144,7 @@ class Connection(asyncio.Protocol):
                 sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
 
     def data_received(self, data: bytes) -> None:
-        self._nbytes += len(data)
+        self.nbytes += len(data)
         if self.exchange is None:
             # Bytes nobody asked for: the server is misbehaving; drop the connection.
             self.abort()
@@ -169,7 +171,7 @@ class Connection(asyncio.Protocol):
             return
         if isinstance(exc, ssl.SSLError):
             self._fail(ErrorClass.TLS, f"TLS error: {exc.reason or exc}")
-        elif self.reused and self._nbytes == 0 and self.pool.retry_stale(self, ex):
+        elif self.reused and self.nbytes == 0 and self.pool.retry_stale(self, ex):
             # A keep-alive connection the server had already closed: resend once on a fresh one.
             self.exchange = None
         else:
@@ -212,7 +214,7 @@ class Connection(asyncio.Protocol):
                 self._release(keep)
                 ex.on_error(ErrorClass.OTHER, f"bad content encoding: {exc}")
                 return
-        nbytes = self._nbytes
+        nbytes = self.nbytes
         self._release(keep)
         ex.on_response(status, headers, body, nbytes)
 
@@ -229,7 +231,8 @@ class Connection(asyncio.Protocol):
         self._headers = [] if need & NEED_HEADERS else None
         self._body = [] if need & NEED_BODY else None
         self._sniff_cookies = cookies and not need & NEED_HEADERS
-        self._nbytes = 0
+        self.nbytes = 0
+        self.seen_bytes = 0
         self.deadline = deadline
         self.last_activity = now
         self.reused = self.served > 0

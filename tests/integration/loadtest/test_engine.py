@@ -379,3 +379,23 @@ def test_a_dead_worker_interrupts_the_run_and_keeps_the_data(shop: DemoServer) -
     assert outcome.abort_reason and "died" in outcome.abort_reason
     assert total(outcome.series).ok > 0  # the seconds merged before the crash are kept
     assert outcome.duration_s < 15
+
+
+def test_read_timeout_counts_from_the_last_bytes_not_the_send(shop: DemoServer) -> None:
+    # 5 parts 150 ms apart: 600 ms in all, never 300 ms without bytes.
+    sc = scenario(
+        shop.url,
+        [
+            {
+                "request": {
+                    "name": "drip",
+                    "path": "/__demo/chunked",
+                    "query": {"parts": 5, "delay_ms": 150},
+                }
+            }
+        ],
+        timeouts={"read": "400ms"},
+    )
+    w = total(run_engine(sc))
+    assert w.ok == 1, w.messages
+    assert w.latency.min >= 600
