@@ -21,6 +21,7 @@ import json
 import socket
 import sys
 import time
+from typing import cast
 from urllib.parse import urlsplit
 
 import httptools
@@ -40,7 +41,7 @@ class FloorProtocol(asyncio.Protocol):
         self.lost = False
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        assert isinstance(transport, asyncio.Transport)
+        transport = cast(asyncio.Transport, transport)  # uvloop's is not a subclass
         sock = transport.get_extra_info("socket")
         if sock is not None:
             sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)

@@ -1,0 +1,206 @@
+"""Settings: ``application.yml`` with the reference keys, our ``intperf.*`` keys, INTPERF_* env.
+
+Every key is documented in docs/configuration.md. Precedence: defaults < the YAML file <
+environment variables. An environment variable names a key path with ``__`` between levels
+and ``_`` for ``-``: ``INTPERF_SERVER__PORT=9000``, ``INTPERF_INTPERF__STORAGE_URL=...``.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Annotated, Any
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from intperf.errors import UsageError
+from intperf.loadtest.fields import Duration, Rate, Ratio
+
+ENV_PREFIX = "INTPERF_"
+
+
+def _kebab(name: str) -> str:
+    return name.replace("_", "-")
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, alias_generator=_kebab,
+                              populate_by_name=True)
+
+
+class ServerSettings(_Section):
+    port: Annotated[int, Field(ge=1, le=65535)] = 8105
+    host: str = "127.0.0.1"
+
+
+class HikariSettings(_Section):
+    """HikariCP pool knobs of the user's service (the DB advisor reasons about them)."""
+
+    model_config = ConfigDict(extra="allow", frozen=True, alias_generator=_kebab,
+                              populate_by_name=True)
+    maximum_pool_size: int = 20
+    minimum_idle: int = 5
+    connection_timeout: int = 30000
+    idle_timeout: int = 600000
+    max_lifetime: int = 1800000
+
+
+class DatasourceSettings(_Section):
+    model_config = ConfigDict(extra="allow", frozen=True, alias_generator=_kebab,
+                              populate_by_name=True)
+    hikari: HikariSettings = HikariSettings()
+
+
+class RedisClusterSettings(_Section):
+    nodes: str = ""
+
+
+class RedisSettings(_Section):
+    model_config = ConfigDict(extra="allow", frozen=True, alias_generator=_kebab,
+                              populate_by_name=True)
+    cluster: RedisClusterSettings = RedisClusterSettings()
+    timeout: Duration = 2.0
+
+
+class SpringSettings(_Section):
+    """The reference's ``spring.*`` keys; unknown ones (``jpa``, ``application``) are kept."""
+
+    model_config = ConfigDict(extra="allow", frozen=True, alias_generator=_kebab,
+                              populate_by_name=True)
+    datasource: DatasourceSettings = DatasourceSettings()
+    redis: RedisSettings = RedisSettings()
+
+
+class GatlingSettings(_Section):
+    base_url: str = "http://127.0.0.1:8080"
+    max_users: Annotated[int, Field(ge=1)] = 1000
+    ramp_duration: Duration = 300.0
+
+
+class JMeterSettings(_Section):
+    test_plan_path: str = "load-testing/jmeter-test-plan.jmx"
+    thread_groups: Annotated[int, Field(ge=1)] = 5
+
+
+class TestingSettings(_Section):
+    gatling: GatlingSettings = GatlingSettings()
+    jmeter: JMeterSettings = JMeterSettings()
+
+
+class AlertThresholds(_Section):
+    response_time_99th: Duration = 2.0
+    error_rate: Ratio = 0.05
+    throughput_min: Rate = 100.0
+
+
+class MonitoringSettings(_Section):
+    metrics_interval: Duration = 30.0
+    alert_thresholds: AlertThresholds = AlertThresholds()
+
+
+class OptimizationSettings(_Section):
+    auto_tune: bool = False
+    cache_optimization: bool = False
+    query_optimization: bool = False
+
+
+class PerformanceSettings(_Section):
+    testing: TestingSettings = TestingSettings()
+    monitoring: MonitoringSettings = MonitoringSettings()
+    optimization: OptimizationSettings = OptimizationSettings()
+
+
+class LimitSettings(_Section):
+    """Caps that keep a shared service from being turned into a weapon."""
+
+    max_users: Annotated[int, Field(ge=1)] = 2000
+    max_rate: Annotated[float, Field(gt=0)] = 5000.0
+    max_duration: Duration = 3600.0
+    max_concurrent_runs: Annotated[int, Field(ge=1)] = 2
+    max_queued_runs: Annotated[int, Field(ge=0)] = 20
+    max_body_bytes: Annotated[int, Field(ge=1024)] = 1_048_576
+    submissions_per_minute: Annotated[int, Field(ge=1)] = 30
+
+
+class IntperfSettings(_Section):
+    """Our own keys."""
+
+    storage_url: str = "sqlite:///intperf.db"
+    bus: str = "memory"
+    kafka_bootstrap_servers: str = "127.0.0.1:9092"
+    allowed_targets: list[str] = Field(
+        default_factory=lambda: ["127.0.0.0/8", "::1/128", "localhost"])
+    """Hosts, CIDRs or URL prefixes that runs may target (loopback by default)."""
+    results_dir: str = "results"
+    scenario_dir: str = "scenarios"
+    test_plan_dir: str = "load-testing"
+    retention_days: Annotated[int, Field(ge=1)] = 90
+    webhooks: list[str] = Field(default_factory=list)
+    limits: LimitSettings = LimitSettings()
+    schedules: list[dict[str, Any]] = Field(default_factory=list)
+
+
+class Settings(_Section):
+    """The whole configuration."""
+
+    model_config = ConfigDict(extra="allow", frozen=True, alias_generator=_kebab,
+                              populate_by_name=True)
+    server: ServerSettings = ServerSettings()
+    spring: SpringSettings = SpringSettings()
+    performance: PerformanceSettings = PerformanceSettings()
+    intperf: IntperfSettings = IntperfSettings()
+
+
+def _env_overrides(environ: Mapping[str, str]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for key, value in environ.items():
+        if not key.startswith(ENV_PREFIX) or "__" not in key:
+            continue
+        path = [p.lower().replace("_", "-") for p in key[len(ENV_PREFIX):].split("__")]
+        node = out
+        for part in path[:-1]:
+            node = node.setdefault(part, {})
+        parsed = yaml.safe_load(value) if value else value
+        node[path[-1]] = parsed
+    return out
+
+
+def _deep_merge(base: dict[str, Any], extra: Mapping[str, Any]) -> dict[str, Any]:
+    merged = dict(base)
+    for k, v in extra.items():
+        if isinstance(v, Mapping) and isinstance(merged.get(k), dict):
+            merged[k] = _deep_merge(merged[k], v)
+        else:
+            merged[k] = v
+    return merged
+
+
+def load_settings(path: str | Path | None = None,
+                  environ: Mapping[str, str] | None = None) -> Settings:
+    """Read ``path`` (YAML) if given, apply INTPERF_* variables, validate.
+
+    Raises UsageError naming the key and the problem.
+    """
+    data: dict[str, Any] = {}
+    source = "defaults"
+    if path is not None:
+        p = Path(path)
+        source = str(p)
+        try:
+            loaded = yaml.safe_load(p.read_text(encoding="utf-8"))
+        except OSError as exc:
+            raise UsageError(f"{p}: cannot read the configuration: {exc.strerror}") from None
+        except yaml.YAMLError as exc:
+            raise UsageError(f"{p}: not valid YAML: {exc}") from None
+        if loaded is not None and not isinstance(loaded, dict):
+            raise UsageError(f"{p}: the configuration must be a mapping of keys")
+        data = loaded or {}
+    data = _deep_merge(data, _env_overrides(os.environ if environ is None else environ))
+    try:
+        return Settings.model_validate(data)
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"{'.'.join(str(x) for x in e['loc'])}: {e['msg']}" for e in exc.errors())
+        raise UsageError(f"{source}: invalid configuration: {problems}") from None
