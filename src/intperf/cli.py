@@ -115,7 +115,7 @@ def execute(scenario: Scenario, *, criteria_texts: list[str] | None, processes: 
             options: dict[str, Any] | None = None) -> int:
     """Run ``scenario``, print the summary, write reports; return the exit code."""
     from intperf.progress import ProgressView
-    from intperf.reports import write_reports
+    from intperf.reports import criteria_dicts, write_reports
     from intperf.reports.console import criteria_table, summary_table
     from intperf.reports.summary import RunInfo, build_summary
 
@@ -142,10 +142,7 @@ def execute(scenario: Scenario, *, criteria_texts: list[str] | None, processes: 
         abort_reason=outcome.abort_reason, intperf_version=__version__,
         options=options or {},
     )
-    crit = [{"criterion": r.criterion.text, "passed": r.passed, "observed": r.observed,
-             "message": r.message, "window": list(r.window) if r.window else None,
-             "abort": r.criterion.abort, "scope": r.criterion.scope}
-            for r in outcome.criteria]
+    crit = criteria_dicts(outcome.criteria)
     summary = build_summary(outcome.series, crit, info)
     paths = write_reports(summary, out_dir)
     out.print(summary_table(summary))
@@ -193,8 +190,19 @@ def run(
     = None,
     seed: Annotated[int | None, typer.Option(help="Seed for reproducible randomness.")] = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No live progress.")] = False,
+    server: Annotated[str | None, typer.Option(
+        help="Submit to an intperf service at this URL instead of running locally "
+             "(key from --api-key or INTPERF_API_KEY).")] = None,
+    api_key: Annotated[str | None, typer.Option(envvar="INTPERF_API_KEY",
+                                                help="API key for --server.")] = None,
 ) -> None:
     """Run a load-test scenario and judge it against its success criteria."""
+    if server is not None:
+        from intperf.cli_service import run_on_server
+
+        raise typer.Exit(run_on_server(scenario_ref, server=server, api_key=api_key,
+                                       users=users, duration=duration, rate=rate,
+                                       criteria=criterion, base_url=base_url, quiet=quiet))
     sc = load_scenario(scenario_ref)
     sc = apply_overrides(sc, base_url=base_url, users=users, duration=duration, rate=rate)
     procs = processes if processes is not None else (os.cpu_count() or 1)
@@ -229,26 +237,46 @@ def demo_target(
 
 @app.command()
 def quickstart(
-    out_dir: Annotated[Path, typer.Option("--out", help="Report directory.")] =
+    out_dir: Annotated[Path, typer.Option("--out", help="Working directory.")] =
     Path("results/quickstart"),
     duration: Annotated[str | None, typer.Option(help="Hold duration override.")] = None,
-    processes: Annotated[int | None, typer.Option(help="Worker processes (default: cores).")]
+    local: Annotated[bool, typer.Option("--local", help="Run in this process, without the "
+                                        "service.")] = False,
+    keep: Annotated[bool, typer.Option("--keep", help="Keep the service running afterwards.")]
+    = False,
+    processes: Annotated[int | None, typer.Option(help="Worker processes with --local.")]
     = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q")] = False,
 ) -> None:
-    """Start the demo shop and run the bundled social-commerce scenario against it (~30 s)."""
+    """The main job: the demo shop and the service on embedded defaults, the bundled
+    social-commerce scenario submitted through the API (~30 s), the run's URLs."""
+    if not local:
+        from intperf.cli_service import quickstart_on_service
+
+        raise typer.Exit(quickstart_on_service(out_dir, duration=duration, keep=keep,
+                                               quiet=quiet))
     from intperf.demo import run_in_subprocess
 
     err.print("starting the demo shop on a free loopback port …")
     with run_in_subprocess(0) as shop:
         err.print(f"demo shop listening on {shop.url}")
         sc = load_scenario("social-commerce")
-        sc = apply_overrides(sc, base_url=shop.url, users=None,
-                             duration=duration, rate=None)
+        sc = apply_overrides(sc, base_url=shop.url, users=None, duration=duration, rate=None)
         procs = processes if processes is not None else (os.cpu_count() or 1)
         code = execute(sc, criteria_texts=None, processes=procs, out_dir=out_dir,
                        quiet=quiet, options={"quickstart": True, "processes": procs})
     raise typer.Exit(code)
+
+
+def _register_service_commands() -> None:
+    from intperf.cli_service import keys_app, runs_app, serve_command
+
+    app.command("serve")(serve_command)
+    app.add_typer(keys_app, name="keys")
+    app.add_typer(runs_app, name="runs")
+
+
+_register_service_commands()
 
 
 def main() -> None:

@@ -6,10 +6,13 @@ Tree::
     ├── UsageError                    bad input from the user: CLI exit code 2, HTTP 4xx
     │   ├── ScenarioError             a scenario file does not validate (file, path, value, hint)
     │   ├── CriterionSyntaxError      a success criterion does not parse
-    │   └── FeederError               a data feeder file cannot be read or is empty
+    │   ├── FeederError               a data feeder file cannot be read or is empty
+    │   └── TargetNotAllowedError     a target (or redirect) is outside the allowed targets
     ├── TargetError                   the system under test cannot be used: CLI exit code 3
     │   └── TargetUnreachableError    connection refused / DNS failure before the run starts
     ├── RunInterruptedError           the run was stopped before it could complete: exit code 3
+    ├── StorageError                  the run database is unreachable or refused a statement
+    │                                 (retriable; an instance sets False when retrying is futile)
     └── FeederExhaustedError          a queue feeder ran dry (ends the user's work, not an error
                                       of the target: counts_as_failure=False)
 """
@@ -54,6 +57,10 @@ class FeederError(UsageError):
     """A feeder's data file is missing, unreadable or empty."""
 
 
+class TargetNotAllowedError(UsageError):
+    """A target is not in the allowed targets (see ``intperf.loadtest.allowlist``)."""
+
+
 class TargetError(IntperfError):
     """The system under test cannot be used."""
 
@@ -76,3 +83,19 @@ class FeederExhaustedError(IntperfError):
     """A queue feeder has no records left; the virtual user stops."""
 
     counts_as_failure = False
+
+
+class StorageError(IntperfError):
+    """The run database failed: unreachable, locked, or it refused a statement.
+
+    The message names the database URL with its password redacted. Connection problems are
+    retriable; an instance raised for a refused statement (constraint, bad URL) sets
+    ``retriable`` to False.
+    """
+
+    retriable = True
+    exit_code = 3
+
+    def __init__(self, message: str, *, retriable: bool = True) -> None:
+        super().__init__(message)
+        self.retriable = retriable

@@ -18,8 +18,9 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
 from intperf import __version__
+from intperf.loadtest.allowlist import ResolvedTarget, TargetPolicy
 from intperf.loadtest.http import Connection, Pool
-from intperf.loadtest.plan import ExecutionPlan
+from intperf.loadtest.plan import CompiledRequest, ExecutionPlan
 from intperf.loadtest.profiles import ClosedSchedule, OpenSchedule, closed_schedule, open_schedule
 from intperf.loadtest.recorder import Recorder
 from intperf.loadtest.request import Origin
@@ -56,8 +57,13 @@ class Engine:
         on_second: Callable[[SecondWindow], None] | None = None,
         start_at_wall: float | None = None,
         duration: float | None = None,
+        policy: TargetPolicy | None = None,
     ) -> None:
         self.plan = plan
+        self.policy = policy if policy is not None else TargetPolicy.allow_all()
+        """The allowed targets; None given = allow all (the CLI: the user names the target)."""
+        self._path_limits: dict[Origin, ResolvedTarget] = {}
+        """Origins allowed only under URL prefixes: their redirect targets' paths are checked."""
         scenario = plan.scenario
         self.load = scenario.load
         self.share = share or WorkerShare()
@@ -114,8 +120,9 @@ class Engine:
         """Run the load to its end (or until :meth:`stop`)."""
         loop = asyncio.get_running_loop()
         self.loop = loop
-        for origin in self.plan.origins:
-            self.add_origin(origin)
+        # Refuses before any connection (TargetNotAllowedError) when a target is not allowed.
+        for target in check_plan(self.plan, self.policy).values():
+            self._add_pool(target)
         for req in self.plan.requests():
             req.pool = self.pools[req.origin]
         if self.start_at_wall is not None:
@@ -168,9 +175,25 @@ class Engine:
 
     # -- callbacks used by virtual users ---------------------------------------------------
     def add_origin(self, origin: Origin) -> bool:
-        """Create the pool for ``origin``."""
+        """Create the pool for ``origin``; raises TargetNotAllowedError when it is refused."""
         if origin in self.pools:
             return True
+        self._add_pool(self.policy.resolve(origin))
+        return True
+
+    def check_redirect(self, url: str, origin: Origin, path: str) -> None:
+        """Admit a redirect to ``url`` (a pool for its origin); raises TargetNotAllowedError."""
+        if origin not in self.pools:
+            self.add_origin(origin)
+        limited = self._path_limits.get(origin)
+        if limited is not None:
+            limited.require_path(path, what=url)
+
+    def _add_pool(self, target: ResolvedTarget) -> None:
+        """The pool of an allowed origin, pinned to the addresses the policy checked."""
+        origin = target.origin
+        if target.paths is not None:
+            self._path_limits[origin] = target
         ctx = None
         if origin.tls:
             ctx = self._ssl_context()
@@ -181,10 +204,10 @@ class Engine:
             max_connections=self._max_connections(),
             ssl_context=ctx,
             inflight=self.inflight,
+            connect_host=target.addresses,
         )
         pool.on_connect_attempt = self._count_connect
         self.pools[origin] = pool
-        return True
 
     def take_shared_iteration(self) -> bool:
         """Claim one of the shared iterations; False when none are left."""
@@ -382,3 +405,35 @@ class Engine:
                 ctx.verify_mode = ssl.CERT_NONE
             self._ssl = ctx
         return self._ssl
+
+
+def request_target(req: CompiledRequest) -> tuple[str, bool]:
+    """The path of ``req`` as far as it is literal, and whether that is the whole path."""
+    if req.static_head is not None:
+        return req.static_head.split(b" ", 2)[1].decode("latin-1").split("?", 1)[0], True
+    pieces = req.template.head_pieces
+    first = pieces[0] if pieces and isinstance(pieces[0], str) else ""
+    target = first[len(req.template.method) + 1 :]
+    end = target.find(" HTTP/1.1\r\n")
+    complete = end >= 0
+    if complete:
+        target = target[:end]
+    if "?" in target:
+        return target.split("?", 1)[0], True
+    return target, complete
+
+
+def check_plan(plan: ExecutionPlan, policy: TargetPolicy | None) -> dict[Origin, ResolvedTarget]:
+    """Check every origin (and, under URL prefixes, every request path) of ``plan``.
+
+    Returns the resolved targets by origin; raises TargetNotAllowedError. Connects nowhere.
+    """
+    policy = policy if policy is not None else TargetPolicy.allow_all()
+    targets = {origin: policy.resolve(origin) for origin in plan.origins}
+    for req in plan.requests():
+        target = targets[req.origin]
+        if target.paths is not None:
+            path, complete = request_target(req)
+            what = f"request '{req.name}' ({req.origin.url}{path}{'' if complete else '...'})"
+            target.require_path(path, complete=complete, what=what)
+    return targets

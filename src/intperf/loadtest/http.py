@@ -17,7 +17,7 @@ import socket
 import ssl
 import zlib
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from types import SimpleNamespace
 from typing import Any, Protocol
 
@@ -299,6 +299,7 @@ class Pool:
 
     __slots__ = (
         "_ssl",
+        "connect_hosts",
         "connect_timeout",
         "idle",
         "inflight",
@@ -319,9 +320,17 @@ class Pool:
         max_connections: int | None,
         ssl_context: ssl.SSLContext | None,
         inflight: set[Connection],
+        connect_host: str | Sequence[str] | None = None,
     ) -> None:
         self.loop = loop
         self.origin = origin
+        # The addresses a target policy checked (DNS rebinding defence): connect to these,
+        # in order, never to a fresh resolution of origin.host. TLS still uses origin.host.
+        self.connect_hosts: tuple[str, ...] = (
+            (origin.host,) if connect_host is None
+            else (connect_host,) if isinstance(connect_host, str)
+            else tuple(connect_host) or (origin.host,)
+        )
         self.connect_timeout = connect_timeout
         self.max_connections = max_connections
         self._ssl = ssl_context
@@ -370,12 +379,17 @@ class Pool:
             self.on_connect_attempt()
         conn = Connection(self)
         o = self.origin
-        coro = self.loop.create_connection(
-            lambda: conn,
-            o.host,
-            o.port,
-            ssl=self._ssl,
-            server_hostname=o.host if self._ssl is not None else None,
+        hosts = self.connect_hosts
+        coro = (
+            self.loop.create_connection(
+                lambda: conn,
+                hosts[0],
+                o.port,
+                ssl=self._ssl,
+                server_hostname=o.host if self._ssl is not None else None,
+            )
+            if len(hosts) == 1
+            else self._connect_any(conn)
         )
         task = self.loop.create_task(asyncio.wait_for(coro, self.connect_timeout))
 
@@ -396,6 +410,31 @@ class Pool:
             exchange.on_connection(conn)
 
         task.add_done_callback(done)
+
+    async def _connect_any(self, conn: Connection) -> tuple[asyncio.Transport, Connection]:
+        """Try the pinned addresses in order; the first that answers is tried first next time."""
+        o = self.origin
+        hosts = self.connect_hosts
+        error: OSError | None = None
+        for host in hosts:
+            try:
+                made = await self.loop.create_connection(
+                    lambda: conn,
+                    host,
+                    o.port,
+                    ssl=self._ssl,
+                    server_hostname=o.host if self._ssl is not None else None,
+                )
+            except ssl.SSLError:
+                raise  # the server answered: a TLS problem is not solved by another address
+            except OSError as exc:
+                error = exc
+                continue
+            if host != hosts[0]:
+                self.connect_hosts = (host, *(h for h in hosts if h != host))
+            return made
+        assert error is not None
+        raise error
 
     def close(self) -> None:
         """Close every connection of the pool."""

@@ -16,7 +16,7 @@ import signal
 import socket
 import time
 import traceback
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from multiprocessing.connection import Connection as PipeEnd
@@ -25,8 +25,9 @@ from typing import Any, Literal
 import uvloop
 
 from intperf.errors import IntperfError, RunInterruptedError, TargetUnreachableError
+from intperf.loadtest.allowlist import ResolvedTarget, TargetPolicy
 from intperf.loadtest.criteria import Criterion, CriterionResult, breached_now, evaluate_all
-from intperf.loadtest.engine import Engine, WorkerShare
+from intperf.loadtest.engine import Engine, WorkerShare, check_plan
 from intperf.loadtest.plan import compile_plan
 from intperf.loadtest.profiles import closed_schedule, open_schedule
 from intperf.loadtest.request import Origin
@@ -70,13 +71,21 @@ def planned_duration(scenario: Scenario) -> float | None:
     return None if d is None or d == float("inf") else float(d)
 
 
-def preflight(scenario: Scenario, origins: list[Origin]) -> None:
-    """Refuse to start when a target does not accept TCP connections (exit code 3)."""
+def preflight(
+    scenario: Scenario,
+    origins: list[Origin],
+    targets: Mapping[Origin, ResolvedTarget] | None = None,
+) -> None:
+    """Refuse to start when a target does not accept TCP connections (exit code 3).
+
+    With ``targets`` (checked by a :class:`TargetPolicy`), connect to their addresses only.
+    """
     timeout = scenario.timeouts.connect
     for origin in origins:
+        target = targets.get(origin) if targets is not None else None
+        hosts = target.addresses if target is not None else (origin.host,)
         try:
-            with socket.create_connection((origin.host, origin.port), timeout=timeout):
-                pass
+            _connect_any(hosts, origin.port, timeout)
         except ConnectionRefusedError:
             raise TargetUnreachableError(
                 f"cannot reach {origin.url}: connection refused (is the target running?)"
@@ -91,8 +100,23 @@ def preflight(scenario: Scenario, origins: list[Origin]) -> None:
             ) from None
 
 
+def _connect_any(hosts: Sequence[str], port: int, timeout: float) -> None:
+    """Open and close a TCP connection to the first of ``hosts`` that accepts one."""
+    for i, host in enumerate(hosts):
+        try:
+            with socket.create_connection((host, port), timeout=timeout):
+                return
+        except OSError:
+            if i == len(hosts) - 1:
+                raise
+
+
 class LoadTest:
-    """One run of a scenario: workers, merging, live abort criteria."""
+    """One run of a scenario: workers, merging, live abort criteria.
+
+    ``policy`` limits the targets (None = allow all, as the CLI does); worker processes get a
+    pickled copy, so a custom resolver must be picklable (a module-level function).
+    """
 
     def __init__(
         self,
@@ -102,8 +126,10 @@ class LoadTest:
         processes: int = 1,
         seed: int | None = None,
         on_progress: Callable[[Progress], None] | None = None,
+        policy: TargetPolicy | None = None,
     ) -> None:
         self.scenario = scenario
+        self.policy = policy
         self.criteria = criteria
         self.processes = max(1, processes)
         self.seed = seed
@@ -153,7 +179,9 @@ class LoadTest:
     def run(self) -> RunOutcome:
         """Run to the end and return the merged measurements with the criteria verdicts."""
         plan = compile_plan(self.scenario, worker=0, workers=self.processes, seed=self.seed)
-        preflight(self.scenario, plan.origins)
+        # The policy first: a refused target must not get even the preflight's TCP connect.
+        targets = check_plan(plan, self.policy)
+        preflight(self.scenario, plan.origins, targets)
         started = datetime.now(UTC)
         load_seconds = self._run_inline() if self.processes == 1 else self._run_processes()
         ended = datetime.now(UTC)
@@ -183,7 +211,9 @@ class LoadTest:
             if self._accept(w):
                 engine_box[0].stop()
 
-        engine = Engine(plan, share=WorkerShare(0, 1, self.seed), on_second=on_second)
+        engine = Engine(
+            plan, share=WorkerShare(0, 1, self.seed), on_second=on_second, policy=self.policy
+        )
         engine_box.append(engine)
 
         async def main() -> None:
@@ -213,7 +243,13 @@ class LoadTest:
                 target=worker_main,
                 name=f"intperf-worker-{i}",
                 daemon=True,
-                args=(self.scenario, WorkerShare(i, self.processes, self.seed), results, child_end),
+                args=(
+                    self.scenario,
+                    WorkerShare(i, self.processes, self.seed),
+                    results,
+                    child_end,
+                    self.policy,
+                ),
             )
             p.start()
             child_end.close()
@@ -304,7 +340,11 @@ class LoadTest:
 
 
 def worker_main(
-    scenario: Scenario, share: WorkerShare, results: mp.Queue[tuple[Any, ...]], pipe: PipeEnd
+    scenario: Scenario,
+    share: WorkerShare,
+    results: mp.Queue[tuple[Any, ...]],
+    pipe: PipeEnd,
+    policy: TargetPolicy | None = None,
 ) -> None:
     """Entry point of a worker process."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent decides how to stop
@@ -322,6 +362,7 @@ def worker_main(
         share=share,
         start_at_wall=float(cmd[1]),
         on_second=lambda w: results.put(("second", w.to_dict())),
+        policy=policy,
     )
 
     async def main() -> None:

@@ -14,7 +14,12 @@ from http.cookies import CookieError, SimpleCookie
 from typing import TYPE_CHECKING, cast
 from urllib.parse import urljoin, urlsplit
 
-from intperf.errors import FeederExhaustedError, IntperfError
+from intperf.errors import (
+    FeederExhaustedError,
+    IntperfError,
+    TargetNotAllowedError,
+    UsageError,
+)
 from intperf.loadtest.checks import ResponseView
 from intperf.loadtest.feeders import Feeder
 from intperf.loadtest.http import Connection, Headers, frame_request
@@ -362,14 +367,20 @@ class VirtualUser:
         parts = urlsplit(url)
         if parts.scheme not in ("http", "https") or not parts.hostname:
             return False
-        origin = origin_of(url)
-        if origin not in self.engine.pools and not self.engine.add_origin(origin):
-            return False
+        path = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
+        try:
+            origin = origin_of(url)
+            self.engine.check_redirect(url, origin, parts.path or "/")
+        except TargetNotAllowedError as exc:
+            self._redirect_failed(f"redirect to a target that is not allowed: {exc}")
+            return True
+        except UsageError as exc:  # an unusable Location (bad port): fail, never crash
+            self._redirect_failed(f"invalid redirect location: {exc}")
+            return True
         method = self.head.split(b" ", 1)[0]
         body = self.body
         if status == 303 or (status in (301, 302) and method == b"POST"):
             method, body = b"GET", b""
-        path = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
         self.head = (
             b"%s %s HTTP/1.1\r\nhost: %s\r\n"
             % (method, path.encode("latin-1"), origin.host_header.encode("latin-1"))
@@ -382,3 +393,18 @@ class VirtualUser:
         self.waiting = False
         self.engine.pools[origin].acquire(self)
         return True
+
+    def _redirect_failed(self, message: str) -> None:
+        """The redirect cannot be followed: this request fails and the iteration ends."""
+        now = _clock()
+        req = cast(CompiledRequest, self.req)
+        self.engine.recorder.fail(
+            req.index,
+            ErrorClass.OTHER,
+            message,
+            (now - self.intended) * 1000.0,
+            (now - self.sent_at) * 1000.0,
+            0,
+            self.nout,
+        )
+        self.end_iteration(from_io=True)

@@ -12,6 +12,7 @@ from typing import Any
 import uvloop
 
 from intperf.demo import DemoServer
+from intperf.loadtest.allowlist import TargetPolicy
 from intperf.loadtest.criteria import Criterion, parse_all
 from intperf.loadtest.engine import Engine, WorkerShare
 from intperf.loadtest.plan import compile_plan
@@ -50,15 +51,35 @@ def scenario(
     return validate_scenario(doc, source="test.yaml", base_dir=base_dir or Path.cwd())
 
 
-def run_engine(sc: Scenario) -> TimeSeries:
+#: What :func:`stub_resolver` answers: tests never resolve a name through real DNS.
+STUB_DNS: dict[str, list[str]] = {
+    "shop.test": ["127.0.0.1"],
+    "evil.test": ["10.0.0.1"],
+    "mixed.test": ["127.0.0.1", "10.0.0.1"],
+}
+
+
+def stub_resolver(host: str) -> list[str]:
+    """A picklable stub resolver (module-level, so worker processes can use it)."""
+    try:
+        return list(STUB_DNS[host])
+    except KeyError:
+        raise OSError(f"stub resolver: unknown host {host}") from None
+
+
+def run_engine(sc: Scenario, *, policy: TargetPolicy | None = None) -> TimeSeries:
     """Run one worker directly (no preflight: for unreachable-target tests)."""
-    return run_engine_with(sc)[0]
+    return run_engine_with(sc, policy=policy)[0]
 
 
-def run_engine_with(sc: Scenario) -> tuple[TimeSeries, Engine]:
+def run_engine_with(
+    sc: Scenario, *, policy: TargetPolicy | None = None
+) -> tuple[TimeSeries, Engine]:
     """Like :func:`run_engine`, also returning the engine (connection counts)."""
     series = TimeSeries()
-    engine = Engine(compile_plan(sc, seed=1), share=WorkerShare(0, 1, 1), on_second=series.add)
+    engine = Engine(
+        compile_plan(sc, seed=1), share=WorkerShare(0, 1, 1), on_second=series.add, policy=policy
+    )
 
     async def main() -> None:
         await engine.run()
@@ -73,10 +94,13 @@ def run(
     *,
     processes: int = 1,
     on_progress: Callable[[Progress], None] | None = None,
+    policy: TargetPolicy | None = None,
 ) -> RunOutcome:
-    """Run through the runner (preflight, merging, criteria)."""
+    """Run through the runner (policy check, preflight, merging, criteria)."""
     crit: list[Criterion] = parse_all(criteria or [])
-    return LoadTest(sc, crit, processes=processes, seed=1, on_progress=on_progress).run()
+    return LoadTest(
+        sc, crit, processes=processes, seed=1, on_progress=on_progress, policy=policy
+    ).run()
 
 
 def total(series: TimeSeries, name: str | None = None) -> RequestWindow:
@@ -88,4 +112,14 @@ def windows(series: TimeSeries) -> list[SecondWindow]:
     return [series.seconds[s] for s in sorted(series.seconds)]
 
 
-__all__ = ["asyncio", "run", "run_engine", "scenario", "shop_call", "total", "windows"]
+__all__ = [
+    "STUB_DNS",
+    "asyncio",
+    "run",
+    "run_engine",
+    "scenario",
+    "shop_call",
+    "stub_resolver",
+    "total",
+    "windows",
+]

@@ -1,0 +1,1 @@
+"""The intperf service: FastAPI app, executor, scheduler, alerts."""

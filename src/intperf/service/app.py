@@ -1,0 +1,85 @@
+"""The FastAPI application factory and ``serve``.
+
+Start-up, in order: migrate the database, mark runs that were in flight when the service
+last stopped as interrupted (their flushed seconds stay), start the run slots and the
+scheduler. Shutdown stops the scheduler and asks running runs to stop.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+
+from fastapi import FastAPI
+
+from intperf import __version__
+from intperf.config import Settings
+from intperf.service.alerts import AlertDispatcher, LogSink, WebhookSink
+from intperf.service.api_admin import health
+from intperf.service.api_admin import router as admin_router
+from intperf.service.api_runs import router as runs_router
+from intperf.service.context import ServiceContext
+from intperf.service.errors import install_error_handlers
+from intperf.service.limits import BodySizeLimit
+from intperf.store import Database
+
+log = logging.getLogger(__name__)
+
+
+def create_app(settings: Settings, *, database: Database | None = None) -> FastAPI:
+    """Build the service for ``settings`` (a database may be injected by tests)."""
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        db = database or Database(settings.intperf.storage_url)
+        db.migrate()
+        sinks: list[object] = [LogSink()]
+        if settings.intperf.webhooks:
+            sinks.append(WebhookSink(settings.intperf.webhooks))
+        ctx = ServiceContext.build(settings, db, AlertDispatcher(sinks))  # type: ignore[arg-type]
+        interrupted = ctx.runs.mark_unfinished_interrupted()
+        if interrupted:
+            log.warning("marked %d run(s) interrupted by the last shutdown: %s",
+                        len(interrupted), ", ".join(interrupted))
+        await asyncio.to_thread(Path(settings.intperf.results_dir).mkdir, parents=True,
+                                exist_ok=True)
+        app.state.ctx = ctx
+        await ctx.executor.start()
+        from intperf.service.automation import start_automation
+
+        await start_automation(ctx)
+        try:
+            yield
+        finally:
+            if ctx.scheduler is not None:
+                await ctx.scheduler.stop()
+            await ctx.executor.stop()
+            if database is None:
+                db.close()
+
+    app = FastAPI(
+        title="intperf: Integration Performance Service",
+        version=__version__,
+        description="Load tests as a service: submit runs, follow them live, keep the "
+                    "history, compare with baselines, schedule suites. Authenticate with "
+                    "`X-API-Key`.",
+        lifespan=lifespan,
+    )
+    install_error_handlers(app)
+    app.add_middleware(BodySizeLimit, max_bytes=settings.intperf.limits.max_body_bytes)
+    app.include_router(health)
+    app.include_router(runs_router)
+    app.include_router(admin_router)
+    return app
+
+
+def serve(settings: Settings) -> None:
+    """Run the service with uvicorn until interrupted."""
+    import uvicorn
+
+    app = create_app(settings)
+    uvicorn.run(app, host=settings.server.host, port=settings.server.port, loop="uvloop",
+                http="httptools", ws="none", log_level="warning", access_log=False)

@@ -1,0 +1,143 @@
+"""What the service does by itself: scheduled suites, comparison with the baseline, alerts.
+
+Schedules from ``intperf.schedules`` are written to the database (source ``config``) at
+start-up next to those made through the API; the scheduler submits their tests like an
+operator would. Every finished run whose scenario has a baseline is compared with it; a
+regression raises an alert (log and webhooks).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import logging
+import uuid
+from datetime import UTC, datetime
+from typing import Any
+
+from intperf.errors import IntperfError
+from intperf.loadtest.comparison import compare_runs
+from intperf.service.alerts import AlertEvent
+from intperf.service.context import ServiceContext
+from intperf.service.runspec import LoadTestRequest, build_scenario
+from intperf.service.schedules import Schedule, Scheduler, SuiteTest, parse_schedules
+from intperf.store import RunRecord
+
+log = logging.getLogger(__name__)
+
+
+class Automation:
+    """The scheduler and the after-run comparisons of one service."""
+
+    def __init__(self, ctx: ServiceContext) -> None:
+        self.ctx = ctx
+        self.scheduler = Scheduler(self._load(), self.submit)
+        self._tasks: set[asyncio.Task[Any]] = set()
+
+    def _load(self) -> list[Schedule]:
+        out = []
+        for rec in self.ctx.schedules.list():
+            try:
+                parsed = parse_schedules([{"name": rec.name, "cron": rec.cron,
+                                           "tests": rec.suite, "enabled": rec.enabled}])
+            except IntperfError as exc:
+                log.warning("schedule %s is invalid and skipped: %s", rec.name, exc)
+                continue
+            out.append(dataclasses.replace(parsed[0], id=rec.id))
+        return out
+
+    def reload(self) -> None:
+        """Re-read the schedules (after the API changed one)."""
+        self.scheduler.set_schedules(self._load())
+
+    def submit(self, schedule: Schedule, test: SuiteTest) -> str:
+        """Queue one test of a schedule, as the user ``scheduler``."""
+        ctx = self.ctx
+        body: dict[str, Any] = {"testType": test.test_type, "scenario": test.scenario,
+                                "users": test.users, "duration": test.duration,
+                                "rampUp": test.ramp_up, "name": f"{schedule.name}/{test.name}"}
+        if test.base_url:
+            body["baseUrl"] = test.base_url
+        req = LoadTestRequest.model_validate(body)
+        scenario = build_scenario(req, ctx.settings)
+        run_id = uuid.uuid4().hex[:12]
+        ctx.runs.create(RunRecord(
+            id=run_id, scenario=scenario.name, test_type=req.test_type, status="queued",
+            verdict=None, created_at=datetime.now(UTC), started_at=None, ended_at=None,
+            duration_s=None, requested_by="scheduler",
+            options={"request": req.model_dump(by_alias=True, mode="json"),
+                     "name": req.name},
+            scenario_doc=scenario.model_dump(mode="json", exclude={"source", "base_dir"}),
+            summary=None, error=None, schedule_id=schedule.id))
+        ctx.schedules.mark_run(schedule.id)
+        ctx.audit.record("scheduler", "run.submit", run_id,
+                         {"schedule": schedule.name, "test": test.name})
+        ctx.executor.submit(run_id)
+        return run_id
+
+    def on_finished(self, run_id: str) -> None:
+        """Called by the executor when a run ends: compare it in the background."""
+        task = asyncio.get_running_loop().create_task(self.compare_with_baseline(run_id))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def compare_with_baseline(self, run_id: str) -> dict[str, Any] | None:
+        """Compare a finished run with its scenario's baseline; alert on a regression."""
+        ctx = self.ctx
+        rec = await asyncio.to_thread(ctx.runs.get, run_id)
+        if rec is None or rec.summary is None:
+            return None
+        baseline = await asyncio.to_thread(ctx.baselines.get, rec.scenario)
+        if baseline is None or baseline == run_id:
+            return None
+        base_series = await asyncio.to_thread(ctx.runs.series, baseline)
+        series = await asyncio.to_thread(ctx.runs.series, run_id)
+        result = compare_runs(base_series, series)
+        if result.regressions:
+            regressed = [f"{scope}:{metric}" for scope, metric in result.regressions]
+            await ctx.alerts.emit(AlertEvent(
+                kind="regression", severity="warning",
+                title=f"{rec.scenario}: run {run_id} regressed against baseline {baseline} "
+                      f"({', '.join(regressed[:5])})",
+                details={"baseline": baseline, "regressions": regressed,
+                         "schedule_id": rec.schedule_id},
+                run_id=run_id))
+        out: dict[str, Any] = result.to_dict()
+        return out
+
+    async def stop(self) -> None:
+        """Stop the scheduler and wait for pending comparisons."""
+        await self.scheduler.stop()
+        if self._tasks:
+            await asyncio.gather(*self._tasks, return_exceptions=True)
+
+
+def sync_config_schedules(ctx: ServiceContext) -> None:
+    """Write ``intperf.schedules`` into the database (source ``config``)."""
+    configured = parse_schedules(ctx.settings.intperf.schedules)
+    raw = {str(item.get("name")): item for item in ctx.settings.intperf.schedules}
+    names = set()
+    for schedule in configured:
+        names.add(schedule.name)
+        item = raw.get(schedule.name, {})
+        tests = [dict(t) for t in item.get("tests", [])]
+        existing = ctx.schedules.get_by_name(schedule.name)
+        if existing is None:
+            ctx.schedules.create(schedule.name, str(item.get("cron")), tests,
+                                 enabled=schedule.enabled, source="config")
+        elif existing.source == "config":
+            ctx.schedules.update(existing.id, cron=str(item.get("cron")), suite=tests,
+                                 enabled=schedule.enabled)
+    for rec in ctx.schedules.list(source="config"):
+        if rec.name not in names:
+            ctx.schedules.delete(rec.id)
+
+
+async def start_automation(ctx: ServiceContext) -> Automation:
+    """Sync configured schedules, start the scheduler, hook the after-run comparison."""
+    await asyncio.to_thread(sync_config_schedules, ctx)
+    automation = Automation(ctx)
+    ctx.executor.on_finished = automation.on_finished
+    ctx.scheduler = automation
+    automation.scheduler.start()
+    return automation

@@ -1,0 +1,131 @@
+"""From an API load-test request to a validated, capped Scenario (pure logic, no I/O but files).
+
+``POST /api/v1/performance/load-test`` takes the reference body
+``{"testType": "GATLING"|"NATIVE", "scenario": ..., "users": 500, "duration": "300s",
+"rampUp": "60s"}``. NATIVE is our closed model (users, ramp-up, hold); GATLING is Gatling's
+closed injection: ``rampConcurrentUsers(0).to(users).during(rampUp)`` then
+``constantConcurrentUsers(users).during(duration)``, i.e. two k6-style stages.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from intperf.config import Settings
+from intperf.errors import UsageError
+from intperf.loadtest.fields import Duration
+from intperf.loadtest.scenario import Scenario, bundled_scenarios, load_scenario, validate_scenario
+from intperf.loadtest.workload import LoadSpec
+
+#: The reference's scenario names and the bundled scenarios they mean.
+SCENARIO_ALIASES = {"SOCIAL_COMMERCE_FULL": "social-commerce"}
+
+
+class LoadTestRequest(BaseModel):
+    """The body of ``POST /api/v1/performance/load-test``."""
+
+    model_config = ConfigDict(extra="forbid", populate_by_name=True, frozen=True)
+
+    test_type: Annotated[Literal["GATLING", "NATIVE"], Field(alias="testType")] = "NATIVE"
+    scenario: Annotated[str | dict[str, Any], Field(
+        description="SOCIAL_COMMERCE_FULL, the name of a scenario in the scenario directory or "
+                    "bundled with intperf, or an inline scenario document")]
+    users: Annotated[int | None, Field(ge=1, description="Virtual users (capped by config)")] \
+        = None
+    duration: Annotated[Duration | None, Field(description="Hold time, e.g. '300s'")] = None
+    ramp_up: Annotated[Duration | None, Field(alias="rampUp")] = None
+    rate: Annotated[float | None, Field(gt=0, description="Open model: arrivals per second")] \
+        = None
+    base_url: Annotated[str | None, Field(alias="baseUrl")] = None
+    criteria: list[str] | None = None
+    name: Annotated[str | None, Field(max_length=200)] = None
+
+
+def resolve_scenario(ref: str | dict[str, Any], scenario_dir: Path) -> Scenario:
+    """Load a scenario by alias, by name (scenario directory first, then bundled) or inline."""
+    if isinstance(ref, dict):
+        if ref.get("feeders"):
+            raise UsageError("scenario.feeders: data feeders are not allowed in inline "
+                             "scenarios (they would read files on the server); put the "
+                             "scenario and its data in the scenario directory")
+        return validate_scenario(ref, source="inline scenario", base_dir=scenario_dir,
+                                 read_feeders=False)
+    name = SCENARIO_ALIASES.get(ref, ref)
+    if not name.replace("-", "").replace("_", "").replace(".", "").isalnum():
+        raise UsageError(f"scenario: {ref!r} is not a scenario name")
+    for suffix in (".yaml", ".yml", ".json"):
+        candidate = scenario_dir / f"{name}{suffix}"
+        if candidate.is_file():
+            return load_scenario(candidate)
+    if name in bundled_scenarios():
+        return load_scenario(name)
+    known = sorted({*bundled_scenarios(), *SCENARIO_ALIASES,
+                    *(p.stem for p in scenario_dir.glob("*.y*ml"))})
+    raise UsageError(f"scenario: unknown scenario {ref!r}; known: {', '.join(known)}")
+
+
+def build_scenario(req: LoadTestRequest, settings: Settings) -> Scenario:
+    """The scenario to run for ``req``: overrides applied, limits enforced (UsageError)."""
+    limits = settings.intperf.limits
+    scenario = resolve_scenario(req.scenario, Path(settings.intperf.scenario_dir))
+    load = scenario.load.model_dump(by_alias=True, exclude_none=True)
+    users = req.users
+    if req.rate is not None:
+        if req.rate > limits.max_rate:
+            raise UsageError(f"rate: {req.rate:g}/s is over the limit of {limits.max_rate:g}/s")
+        kept = ("max_users", "max_connections")
+        keep: dict[str, Any] = {k: load[k] for k in kept if k in load}
+        load = {**keep, "constant_arrival_rate": {
+            "rate": req.rate, "duration": req.duration or scenario.load.duration or 60.0}}
+        if users is not None:
+            load["max_users"] = users
+    elif req.test_type == "GATLING" or users is not None or req.duration is not None:
+        users = users or scenario.load.users or 1
+        ramp = req.ramp_up if req.ramp_up is not None else scenario.load.ramp_up
+        hold = req.duration if req.duration is not None else (scenario.load.duration or 60.0)
+        for k in ("injection", "constant_arrival_rate", "ramping_arrival_rate", "stages",
+                  "users", "ramp_up", "duration", "ramp_down", "iterations",
+                  "shared_iterations"):
+            load.pop(k, None)
+        if req.test_type == "GATLING":
+            load["stages"] = [{"duration": ramp, "target": users},
+                              {"duration": hold, "target": users}]
+        else:
+            load.update(users=users, ramp_up=ramp, duration=hold)
+    try:
+        spec = LoadSpec.model_validate(load)
+    except ValueError as exc:
+        raise UsageError(f"load: {exc}") from None
+    _check_limits(spec, settings)
+    update: dict[str, Any] = {"load": spec}
+    base_url = req.base_url or scenario.base_url or settings.performance.testing.gatling.base_url
+    if not base_url.startswith(("http://", "https://")):
+        raise UsageError(f"baseUrl: {base_url!r} is not an http:// or https:// URL")
+    update["base_url"] = base_url.rstrip("/")
+    return scenario.model_copy(update=update)
+
+
+def _check_limits(spec: LoadSpec, settings: Settings) -> None:
+    from intperf.loadtest.profiles import closed_schedule, open_schedule
+
+    limits = settings.intperf.limits
+    max_users = min(limits.max_users, settings.performance.testing.gatling.max_users)
+    if spec.is_open:
+        sched = open_schedule(spec)
+        duration = sched.duration
+        if spec.max_users > max_users:
+            raise UsageError(f"users: at most {max_users} concurrent users are allowed here "
+                             f"(max_users {spec.max_users})")
+        if duration > 0 and sched.expected_count() / duration > limits.max_rate:
+            raise UsageError(f"rate: over the limit of {limits.max_rate:g} arrivals/s")
+    else:
+        closed = closed_schedule(spec)
+        duration = closed.duration
+        if closed.max_users > max_users:
+            raise UsageError(f"users: {closed.max_users} is over the limit of {max_users}")
+    if duration == float("inf") or duration > limits.max_duration:
+        raise UsageError(f"duration: the run would last {duration:g}s; the limit is "
+                         f"{limits.max_duration:g}s")

@@ -1,0 +1,51 @@
+"""Persistence of runs, measurements, baselines, schedules, API keys and the audit log.
+
+SQLite by default, PostgreSQL at scale (``run_seconds`` range-partitioned by day there);
+the schema is managed by Alembic (``Database.migrate()``). See docs/storage.md.
+"""
+
+from intperf.store.database import Database
+from intperf.store.partitions import (
+    drop_partitions_before,
+    ensure_partitions,
+    list_partitions,
+    partition_name,
+)
+from intperf.store.records import (
+    ApiKeyRecord,
+    AuditRecord,
+    BaselineRecord,
+    RunRecord,
+    ScheduleRecord,
+    new_id,
+)
+from intperf.store.repositories import (
+    ApiKeyRepository,
+    AuditRepository,
+    BaselineRepository,
+    RunRepository,
+    ScheduleRepository,
+)
+from intperf.store.tables import API_KEY_ROLES, RUN_STATUSES, SCHEDULE_SOURCES
+
+__all__ = [
+    "API_KEY_ROLES",
+    "RUN_STATUSES",
+    "SCHEDULE_SOURCES",
+    "ApiKeyRecord",
+    "ApiKeyRepository",
+    "AuditRecord",
+    "AuditRepository",
+    "BaselineRecord",
+    "BaselineRepository",
+    "Database",
+    "RunRecord",
+    "RunRepository",
+    "ScheduleRecord",
+    "ScheduleRepository",
+    "drop_partitions_before",
+    "ensure_partitions",
+    "list_partitions",
+    "new_id",
+    "partition_name",
+]

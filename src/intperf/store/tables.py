@@ -1,0 +1,245 @@
+"""The SQLAlchemy tables of the run database (SQLite or PostgreSQL); docs/storage.md explains them.
+
+The schema itself is created by the Alembic migrations in ``store/migrations``; these classes
+must match them (a test compares both).
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any, ClassVar
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    CheckConstraint,
+    DateTime,
+    Dialect,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Text,
+    TypeDecorator,
+)
+from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+__all__ = [
+    "API_KEY_ROLES",
+    "RUN_STATUSES",
+    "SCHEDULE_SOURCES",
+    "ApiKeyRow",
+    "AuditLogRow",
+    "Base",
+    "BaselineRow",
+    "CriterionResultRow",
+    "RunRow",
+    "RunSecondRow",
+    "ScheduleRow",
+    "UTCDateTime",
+    "include_name",
+    "is_partition_name",
+]
+
+#: Every status a run can have; ``queued`` and ``running`` are the unfinished ones.
+RUN_STATUSES = (
+    "queued",
+    "running",
+    "passed",
+    "failed",
+    "aborted",
+    "interrupted",
+    "cancelled",
+    "error",
+)
+#: API key roles, weakest first.
+API_KEY_ROLES = ("viewer", "operator", "admin")
+#: Where a schedule comes from: the configuration file or the API.
+SCHEDULE_SOURCES = ("config", "api")
+
+#: JSONB on PostgreSQL (compact, indexable), JSON text elsewhere.
+JSONDoc = JSON().with_variant(JSONB(), "postgresql")
+#: 64-bit autoincrement keys; SQLite only autoincrements an INTEGER PRIMARY KEY.
+BigId = BigInteger().with_variant(Integer(), "sqlite")
+
+
+def _in(values: tuple[str, ...]) -> str:
+    # The values are our own constants above, never user input.
+    return ", ".join(f"'{v}'" for v in values)
+
+
+def is_partition_name(name: str) -> bool:
+    """Whether ``name`` is a partition of ``run_seconds`` (kept out of schema comparisons)."""
+    return name.startswith("run_seconds_")
+
+
+def include_name(name: str | None, type_: str, parent_names: object) -> bool:
+    """Alembic ``include_name`` hook: leave run_seconds' partitions out of comparisons."""
+    return not (type_ == "table" and name is not None and is_partition_name(name))
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """An aware UTC datetime in and out, on every backend (SQLite keeps no time zone)."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        """Refuse naive datetimes; store UTC (naive UTC text on SQLite)."""
+        if value is None:
+            return None
+        if value.tzinfo is None or value.utcoffset() is None:
+            raise ValueError(f"naive datetime {value!r}: pass an aware (UTC) datetime")
+        value = value.astimezone(UTC)
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        """Always hand back an aware UTC datetime."""
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            return value.replace(tzinfo=UTC)
+        return value.astimezone(UTC)
+
+
+class Base(DeclarativeBase):
+    """Declarative base of the run database."""
+
+    # Deterministic constraint names, the same the migrations give (op.f marks them final).
+    metadata = MetaData(
+        naming_convention={
+            "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+            "uq": "uq_%(table_name)s_%(column_0_name)s",
+            "ck": "ck_%(table_name)s_%(constraint_name)s",
+            "fk": "fk_%(table_name)s_%(column_0_name)s",
+            "pk": "pk_%(table_name)s",
+        }
+    )
+    type_annotation_map: ClassVar[dict[Any, Any]] = {
+        datetime: UTCDateTime(),
+        dict[str, Any]: JSONDoc,
+    }
+
+
+class ScheduleRow(Base):
+    """A recurring suite of runs, from the configuration file or created through the API."""
+
+    __tablename__ = "schedules"
+    __table_args__ = (CheckConstraint(f"source IN ({_in(SCHEDULE_SOURCES)})", name="source"),)
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    name: Mapped[str] = mapped_column(String(200), unique=True)
+    cron: Mapped[str] = mapped_column(String(200))
+    suite: Mapped[list[dict[str, Any]]] = mapped_column(JSONDoc)
+    enabled: Mapped[bool] = mapped_column(Boolean)
+    created_at: Mapped[datetime]
+    last_run_at: Mapped[datetime | None]
+    source: Mapped[str] = mapped_column(String(16))
+
+
+class RunRow(Base):
+    """One load-test run: what was asked, its status and, once done, its summary."""
+
+    __tablename__ = "runs"
+    __table_args__ = (
+        CheckConstraint(f"status IN ({_in(RUN_STATUSES)})", name="status"),
+        Index("ix_runs_scenario_created_at", "scenario", "created_at"),
+        Index("ix_runs_status", "status"),
+    )
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    scenario: Mapped[str] = mapped_column(String(200))
+    test_type: Mapped[str] = mapped_column(String(32))
+    status: Mapped[str] = mapped_column(String(16))
+    verdict: Mapped[str | None] = mapped_column(String(16))
+    created_at: Mapped[datetime]
+    started_at: Mapped[datetime | None]
+    ended_at: Mapped[datetime | None]
+    duration_s: Mapped[float | None] = mapped_column(Float)
+    requested_by: Mapped[str | None] = mapped_column(String(200))
+    options: Mapped[dict[str, Any]]
+    scenario_doc: Mapped[dict[str, Any]]
+    summary: Mapped[dict[str, Any] | None]
+    error: Mapped[str | None] = mapped_column(Text)
+    schedule_id: Mapped[str | None] = mapped_column(
+        String(32), ForeignKey("schedules.id", ondelete="SET NULL")
+    )
+
+
+class RunSecondRow(Base):
+    """One second of one run: the whole ``SecondWindow.to_dict()`` and its UTC timestamp.
+
+    ``ts`` is in the primary key because PostgreSQL range-partitions this table by ``ts`` and a
+    partitioned table's keys must contain the partition key. ``data`` is plain JSON (not JSONB)
+    on purpose: PostgreSQL keeps its text as written, so request names keep their order, and it
+    is never queried inside.
+    """
+
+    __tablename__ = "run_seconds"
+    __table_args__ = (Index("ix_run_seconds_ts", "ts"),)
+
+    run_id: Mapped[str] = mapped_column(
+        String(32), ForeignKey("runs.id", ondelete="CASCADE"), primary_key=True
+    )
+    second: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    ts: Mapped[datetime] = mapped_column(primary_key=True)
+    data: Mapped[dict[str, Any]] = mapped_column(JSON)
+
+
+class CriterionResultRow(Base):
+    """The verdict on one success criterion of a run, in the order the criteria were given."""
+
+    __tablename__ = "criteria_results"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    run_id: Mapped[str] = mapped_column(
+        String(32), ForeignKey("runs.id", ondelete="CASCADE"), index=True
+    )
+    position: Mapped[int] = mapped_column(Integer)
+    criterion: Mapped[str] = mapped_column(Text)
+    passed: Mapped[bool] = mapped_column(Boolean)
+    observed: Mapped[float | None] = mapped_column(Float)
+    detail: Mapped[dict[str, Any]]
+
+
+class BaselineRow(Base):
+    """The run a scenario's later runs are compared with."""
+
+    __tablename__ = "baselines"
+
+    scenario: Mapped[str] = mapped_column(String(200), primary_key=True)
+    run_id: Mapped[str] = mapped_column(String(32), ForeignKey("runs.id", ondelete="CASCADE"))
+    set_by: Mapped[str | None] = mapped_column(String(200))
+    set_at: Mapped[datetime]
+
+
+class ApiKeyRow(Base):
+    """An API key: only the SHA-256 of the token is stored, and its first characters."""
+
+    __tablename__ = "api_keys"
+    __table_args__ = (CheckConstraint(f"role IN ({_in(API_KEY_ROLES)})", name="role"),)
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    name: Mapped[str] = mapped_column(String(200))
+    role: Mapped[str] = mapped_column(String(16))
+    key_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    prefix: Mapped[str] = mapped_column(String(8))
+    created_at: Mapped[datetime]
+    revoked_at: Mapped[datetime | None]
+
+
+class AuditLogRow(Base):
+    """Who did what to which object, when (API keys, runs, schedules, baselines)."""
+
+    __tablename__ = "audit_log"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    at: Mapped[datetime] = mapped_column(index=True)
+    actor: Mapped[str] = mapped_column(String(200))
+    action: Mapped[str] = mapped_column(String(100))
+    target: Mapped[str | None] = mapped_column(String(200))
+    detail: Mapped[dict[str, Any] | None]
