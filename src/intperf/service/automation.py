@@ -9,10 +9,11 @@ regression raises an alert (log and webhooks).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import dataclasses
 import logging
 import uuid
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from intperf.errors import IntperfError
@@ -21,9 +22,12 @@ from intperf.service.alerts import AlertEvent
 from intperf.service.context import ServiceContext
 from intperf.service.runspec import LoadTestRequest, build_scenario
 from intperf.service.schedules import Schedule, Scheduler, SuiteTest, parse_schedules
-from intperf.store import RunRecord
+from intperf.store import RunRecord, drop_partitions_before, ensure_partitions
 
 log = logging.getLogger(__name__)
+
+PARTITIONS_AHEAD_DAYS = 7
+MAINTENANCE_INTERVAL = 3600.0
 
 
 class Automation:
@@ -33,6 +37,7 @@ class Automation:
         self.ctx = ctx
         self.scheduler = Scheduler(self._load(), self.submit)
         self._tasks: set[asyncio.Task[Any]] = set()
+        self._maintenance: asyncio.Task[None] | None = None
 
     def _load(self) -> list[Schedule]:
         out = []
@@ -105,8 +110,34 @@ class Automation:
         out: dict[str, Any] = result.to_dict()
         return out
 
+    def maintain_storage(self) -> None:
+        """Partitions ahead (PostgreSQL) and retention of per-second data (both backends)."""
+        today = datetime.now(UTC).date()
+        created = ensure_partitions(self.ctx.db, days_ahead=PARTITIONS_AHEAD_DAYS, today=today)
+        dropped = drop_partitions_before(
+            self.ctx.db, today - timedelta(days=self.ctx.settings.intperf.retention_days))
+        if created or dropped:
+            log.info("storage maintenance: created %s, dropped %s", created, dropped)
+
+    async def _maintenance_loop(self) -> None:
+        while True:
+            try:
+                await asyncio.to_thread(self.maintain_storage)
+            except IntperfError as exc:  # the database may be down for a while: try later
+                log.warning("storage maintenance failed: %s", exc)
+            await asyncio.sleep(MAINTENANCE_INTERVAL)
+
+    def start(self) -> None:
+        """Start the scheduler and the storage maintenance."""
+        self.scheduler.start()
+        self._maintenance = asyncio.get_running_loop().create_task(self._maintenance_loop())
+
     async def stop(self) -> None:
         """Stop the scheduler and wait for pending comparisons."""
+        if self._maintenance is not None:
+            self._maintenance.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._maintenance
         await self.scheduler.stop()
         if self._tasks:
             await asyncio.gather(*self._tasks, return_exceptions=True)
@@ -139,5 +170,5 @@ async def start_automation(ctx: ServiceContext) -> Automation:
     automation = Automation(ctx)
     ctx.executor.on_finished = automation.on_finished
     ctx.scheduler = automation
-    automation.scheduler.start()
+    automation.start()
     return automation
