@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import sys
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -14,8 +15,10 @@ from rich.table import Table
 from intperf.config import Settings, load_settings
 from intperf.errors import UsageError
 
-out = Console()
-err = Console(stderr=True)
+# Off a terminal (CI logs, pipes, scripts) keep lines whole, as cli.py does: an 80-column
+# default cut run and key ids to "c56a1ebaa…", which made them unusable from a script.
+out = Console(width=None if sys.stdout.isatty() else 160)
+err = Console(stderr=True, width=None if sys.stderr.isatty() else 160)
 
 keys_app = typer.Typer(help="Manage API keys (directly in the service's database).",
                        no_args_is_help=True)
@@ -76,7 +79,10 @@ def keys_list(config: ConfigOpt = None) -> None:
     settings = settings_from(config)
     with Database(settings.intperf.storage_url) as db:
         db.migrate()
-        table = Table("id", "name", "role", "prefix", "created", "revoked")
+        table = Table()
+        table.add_column("id", no_wrap=True, min_width=32)  # never cut: revoke takes it
+        for col in ("name", "role", "prefix", "created", "revoked"):
+            table.add_column(col)
         for k in ApiKeyRepository(db).list():
             table.add_row(k.id, k.name, k.role, k.prefix, str(k.created_at),
                           str(k.revoked_at or ""))
@@ -102,7 +108,10 @@ def runs_list(server: ServerOpt = DEFAULT_SERVER, api_key: KeyOpt = None,
         params["status"] = status
     with _client(server, api_key) as c:
         page = c.request("GET", "/api/v1/performance/runs", params=params)
-    table = Table("run", "scenario", "type", "status", "verdict", "created", "duration")
+    table = Table()
+    table.add_column("run", no_wrap=True, min_width=12)  # never cut: the other commands take it
+    for col in ("scenario", "type", "status", "verdict", "created", "duration"):
+        table.add_column(col)
     for r in page["items"]:
         dur = r.get("durationS")
         table.add_row(r["runId"], r["scenario"], r["testType"], r["status"],
@@ -221,7 +230,6 @@ def quickstart_on_service(workdir: Path, *, duration: str | None, keep: bool,
     the API, follow it, print the run's and the report's URLs; the exit code of the verdict."""
     import socket
     import subprocess
-    import sys
     import time
 
     import httpx

@@ -7,6 +7,7 @@ and ``_`` for ``-``: ``INTPERF_SERVER__PORT=9000``, ``INTPERF_INTPERF__STORAGE_U
 
 from __future__ import annotations
 
+import logging
 import os
 from collections.abc import Mapping
 from pathlib import Path
@@ -19,6 +20,7 @@ from intperf.errors import UsageError
 from intperf.loadtest.fields import Duration, Rate, Ratio
 
 ENV_PREFIX = "INTPERF_"
+log = logging.getLogger(__name__)
 
 
 def _kebab(name: str) -> str:
@@ -153,18 +155,51 @@ class Settings(_Section):
     intperf: IntperfSettings = IntperfSettings()
 
 
+#: INTPERF_* variables that are not configuration keys.
+_NOT_KEYS = frozenset({"INTPERF_API_KEY", "INTPERF_SERVER", "INTPERF_TEST_POSTGRES_URL"})
+
+
+def _env_value(value: str) -> Any:
+    """A YAML scalar or list (``5``, ``true``, ``[a, b]``), else the text itself."""
+    if not value:
+        return value
+    try:
+        return yaml.safe_load(value)
+    except yaml.YAMLError:
+        return value
+
+
 def _env_overrides(environ: Mapping[str, str]) -> dict[str, Any]:
     out: dict[str, Any] = {}
     for key, value in environ.items():
-        if not key.startswith(ENV_PREFIX) or "__" not in key:
+        if not key.startswith(ENV_PREFIX) or key in _NOT_KEYS:
+            continue
+        if "__" not in key:
+            log.warning("%s is not a configuration key: separate levels with '__', e.g. "
+                        "INTPERF_SERVER__PORT", key)
             continue
         path = [p.lower().replace("_", "-") for p in key[len(ENV_PREFIX):].split("__")]
         node = out
         for part in path[:-1]:
-            node = node.setdefault(part, {})
-        parsed = yaml.safe_load(value) if value else value
-        node[path[-1]] = parsed
+            child = node.setdefault(part, {})
+            if not isinstance(child, dict):
+                raise UsageError(f"{key}: {'.'.join(path)} conflicts with another variable")
+            node = child
+        node[path[-1]] = _env_value(value)
     return out
+
+
+def _kebab_keys(data: Any) -> Any:
+    """snake_case keys as kebab-case, so a file and the environment name keys alike."""
+    if isinstance(data, Mapping):
+        return {str(k).replace("_", "-"): _kebab_keys(v) for k, v in data.items()}
+    if isinstance(data, list):
+        return [_kebab_keys(v) for v in data]
+    return data
+
+
+#: Top-level sections we read; others are kept (Spring files carry more) but warned about.
+_TOP_LEVEL = frozenset({"server", "spring", "performance", "intperf", "management", "logging"})
 
 
 def _deep_merge(base: dict[str, Any], extra: Mapping[str, Any]) -> dict[str, Any]:
@@ -196,8 +231,16 @@ def load_settings(path: str | Path | None = None,
             raise UsageError(f"{p}: not valid YAML: {exc}") from None
         if loaded is not None and not isinstance(loaded, dict):
             raise UsageError(f"{p}: the configuration must be a mapping of keys")
-        data = loaded or {}
-    data = _deep_merge(data, _env_overrides(os.environ if environ is None else environ))
+        data = _kebab_keys(loaded or {})
+    env = _env_overrides(os.environ if environ is None else environ)
+    if env:
+        source = f"{source} + INTPERF_* environment" if path is not None else \
+            "INTPERF_* environment"
+    data = _deep_merge(data, env)
+    unknown = sorted(set(data) - _TOP_LEVEL)
+    if unknown:
+        log.warning("%s: unknown top-level configuration section(s) %s (known: %s)", source,
+                    ", ".join(unknown), ", ".join(sorted(_TOP_LEVEL)))
     try:
         return Settings.model_validate(data)
     except ValidationError as exc:

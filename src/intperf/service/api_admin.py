@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from dataclasses import asdict
 from typing import Annotated, Any
 
@@ -9,11 +10,14 @@ from fastapi import APIRouter, Depends, Query, Request
 from pydantic import BaseModel, Field
 
 from intperf.errors import IntperfError
+from intperf.service.api_runs import MAX_INT
 from intperf.service.auth import ROLES, Principal, Role, require
 from intperf.service.context import ServiceContext
 from intperf.service.cron import CronExpression
 from intperf.service.errors import ApiError
 from intperf.service.schedules import parse_schedules
+
+log = logging.getLogger(__name__)
 
 router = APIRouter(tags=["administration"])
 health = APIRouter(tags=["health"])
@@ -41,9 +45,11 @@ def ready(request: Request) -> dict[str, Any]:
     """Readiness: the database answers and the run queue is working."""
     ctx = _ctx(request)
     try:
-        ctx.runs.list(limit=1, offset=0)
+        ctx.runs.list(limit=1, offset=0, with_documents=False)
     except IntperfError as exc:  # StorageError: the database is down or unreachable
-        raise ApiError(503, f"the database does not answer: {exc}") from None
+        # Anyone may call this: log where the database is, do not tell.
+        log.warning("not ready: %s", exc)
+        raise ApiError(503, "the database does not answer") from None
     return {"status": "ready", "queued": ctx.executor.queued,
             "running": len(ctx.executor.active)}
 
@@ -81,7 +87,8 @@ def list_keys(request: Request,
     ]
 
 
-@router.delete("/api/v1/keys/{key_id}", status_code=204, responses=ERRORS)
+@router.delete("/api/v1/keys/{key_id}", status_code=204,
+               responses={**ERRORS, 404: {"description": "No such key"}})
 def revoke_key(key_id: str, request: Request,
                who: Annotated[Principal, Depends(require("admin"))]) -> None:
     """Revoke a key (effective within seconds)."""
@@ -97,6 +104,9 @@ class ScheduleCreate(BaseModel):
     cron: str = Field(description="5-field cron or Quartz 6/7-field (`0 0 2 * * ?`)")
     tests: list[dict[str, Any]] = Field(min_length=1)
     enabled: bool = True
+    timezone: str | None = Field(default=None, description="IANA zone for the cron, e.g. "
+                                 "Europe/Paris (default UTC)")
+    compare_with_baseline: bool = Field(default=True, alias="compareWithBaseline")
 
 
 @router.get("/api/v1/schedules", responses=ERRORS)
@@ -106,12 +116,14 @@ def list_schedules(request: Request,
     out = []
     for s in _ctx(request).schedules.list():
         try:
-            nxt: Any = CronExpression.parse(s.cron).next_after(_now())
+            nxt: Any = CronExpression.parse(s.cron, tz=s.options.get("timezone")).next_after(
+                _now())
         except Exception:  # noqa: BLE001 - a stored bad expression must not break the list
             nxt = None
         out.append({"id": s.id, "name": s.name, "cron": s.cron, "tests": s.suite,
                     "enabled": s.enabled, "source": s.source, "nextRun": nxt,
-                    "lastRun": s.last_run_at})
+                    "lastRun": s.last_run_at, "timezone": s.options.get("timezone"),
+                    "compareWithBaseline": s.options.get("compare-with-baseline", True)})
     return out
 
 
@@ -126,16 +138,22 @@ def create_schedule(body: ScheduleCreate, request: Request,
                     who: Annotated[Principal, Depends(require("admin"))]) -> dict[str, Any]:
     """Add a schedule (validated like the configuration's)."""
     ctx = _ctx(request)
-    parse_schedules([body.model_dump()])  # UsageError -> 422 naming the field
+    options: dict[str, Any] = {"compare-with-baseline": body.compare_with_baseline}
+    if body.timezone:
+        options["timezone"] = body.timezone
+    doc = {"name": body.name, "cron": body.cron, "tests": body.tests, "enabled": body.enabled,
+           **options}
+    parse_schedules([doc], prefix="body")  # UsageError -> 422 naming the field
     sid = ctx.schedules.create(body.name, body.cron, body.tests, enabled=body.enabled,
-                               source="api")
+                               source="api", options=options)
     ctx.audit.record(who.name, "schedule.create", sid, {"name": body.name, "cron": body.cron})
     if ctx.scheduler is not None:
         ctx.scheduler.reload()
     return {"id": sid, "name": body.name}
 
 
-@router.delete("/api/v1/schedules/{schedule_id}", status_code=204, responses=ERRORS)
+@router.delete("/api/v1/schedules/{schedule_id}", status_code=204,
+               responses={**ERRORS, 404: {"description": "No such schedule"}})
 def delete_schedule(schedule_id: str, request: Request,
                     who: Annotated[Principal, Depends(require("admin"))]) -> None:
     """Remove a schedule."""
@@ -157,7 +175,7 @@ def list_baselines(request: Request,
 @router.get("/api/v1/audit", responses=ERRORS)
 def audit_log(request: Request, _: Annotated[Principal, Depends(require("admin"))],
               limit: Annotated[int, Query(ge=1, le=500)] = 100,
-              offset: Annotated[int, Query(ge=0)] = 0) -> list[dict[str, Any]]:
+              offset: Annotated[int, Query(ge=0, le=MAX_INT)] = 0) -> list[dict[str, Any]]:
     """Who started, cancelled or changed what, newest first."""
     return [asdict(e) for e in _ctx(request).audit.list(limit=limit, offset=offset)]
 

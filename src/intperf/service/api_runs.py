@@ -14,6 +14,7 @@ from fastapi import APIRouter, Depends, Query, Request, Response
 from fastapi.responses import FileResponse, StreamingResponse
 from pydantic import BaseModel, Field
 
+from intperf.errors import TargetNotAllowedError
 from intperf.loadtest.allowlist import TargetPolicy
 from intperf.loadtest.comparison import compare_runs
 from intperf.loadtest.results import RequestWindow
@@ -24,6 +25,10 @@ from intperf.service.runspec import LoadTestRequest, build_scenario
 from intperf.store import RunRecord
 
 router = APIRouter(prefix="/api/v1/performance", tags=["load tests"])
+
+#: Upper bound of integer query parameters: PostgreSQL's int4 (seconds) and bigint (OFFSET)
+#: columns reject bigger values with an error, which would be a 500.
+MAX_INT = 2**31 - 1
 
 ERRORS: dict[int | str, dict[str, Any]] = {
     401: {"description": "No or invalid API key"},
@@ -115,13 +120,18 @@ def submit_load_test(body: LoadTestRequest, request: Request, response: Response
                      who: Annotated[Principal, Depends(require("operator"))]) -> SubmitResponse:
     """Queue a load test (the reference API); answers 202 with the run id and its Location."""
     ctx = _ctx(request)
+    if not ctx.executor.has_room():  # before spending one of the key's submissions
+        raise ApiError(503, "the run queue is full; try again later", retry_after=30)
     allowed, wait = ctx.submissions.allow(who.key_id)
     if not allowed:
-        raise ApiError(429, f"too many submissions; retry in {wait:.0f}s")
+        raise ApiError(429, f"too many submissions; retry in {wait:.0f}s", retry_after=wait)
     scenario = build_scenario(body, ctx.settings)  # validates and enforces the limits now
     # Refuse a target outside the allowlist now, with a 422; the run re-checks every origin
     # (and every redirect) before connecting.
-    TargetPolicy.parse(ctx.settings.intperf.allowed_targets).check(scenario.base_url or "")
+    try:
+        TargetPolicy.parse(ctx.settings.intperf.allowed_targets).check(scenario.base_url or "")
+    except TargetNotAllowedError as exc:
+        raise ApiError(422, f"baseUrl: {exc}", "baseUrl") from None
     run_id = uuid.uuid4().hex[:12]
     ctx.runs.create(RunRecord(
         id=run_id, scenario=scenario.name, test_type=body.test_type, status="queued",
@@ -139,26 +149,31 @@ def submit_load_test(body: LoadTestRequest, request: Request, response: Response
 
 
 @router.get("/runs", response_model=RunList, responses=ERRORS)
-def list_runs(request: Request, _: Annotated[Principal, Depends(require("viewer"))],
-              scenario: str | None = None,
-              status: Literal["queued", "running", "passed", "failed", "aborted", "interrupted",
-                              "cancelled", "error"] | None = None,
-              limit: Annotated[int, Query(ge=1, le=200)] = 50,
-              offset: Annotated[int, Query(ge=0)] = 0) -> RunList:
+async def list_runs(request: Request, _: Annotated[Principal, Depends(require("viewer"))],
+                    scenario: str | None = None,
+                    status: Literal["queued", "running", "passed", "failed", "aborted",
+                                    "interrupted", "cancelled", "error"] | None = None,
+                    limit: Annotated[int, Query(ge=1, le=200)] = 50,
+                    offset: Annotated[int, Query(ge=0, le=MAX_INT)] = 0) -> RunList:
     """Runs, newest first, filtered by scenario and status."""
     ctx = _ctx(request)
-    records, total = ctx.runs.list(scenario=scenario, status=status, limit=limit,
-                                   offset=offset)
-    return RunList(items=[_out(ctx, r) for r in records], total=total, limit=limit,
-                   offset=offset)
+
+    def page() -> RunList:
+        records, total = ctx.runs.list(scenario=scenario, status=status, limit=limit,
+                                       offset=offset, with_documents=False)
+        return RunList(items=[_out(ctx, r) for r in records], total=total, limit=limit,
+                       offset=offset)
+
+    # async + ctx.read: dashboards poll this; see ServiceContext.read.
+    return await ctx.read(page)
 
 
 @router.get("/runs/{run_id}", response_model=RunOut, responses=ERRORS)
-def get_run(run_id: str, request: Request,
-            _: Annotated[Principal, Depends(require("viewer"))]) -> RunOut:
+async def get_run(run_id: str, request: Request,
+                  _: Annotated[Principal, Depends(require("viewer"))]) -> RunOut:
     """One run; while it runs, ``live`` holds the last second's figures and totals."""
     ctx = _ctx(request)
-    return _out(ctx, _get(ctx, run_id), detail=True)
+    return await ctx.read(lambda: _out(ctx, _get(ctx, run_id), detail=True))
 
 
 @router.get("/runs/{run_id}/stream", responses=ERRORS,
@@ -167,8 +182,14 @@ async def stream_run(run_id: str, request: Request,
                      _: Annotated[Principal, Depends(require("viewer"))]) -> StreamingResponse:
     """Server-sent events: ``progress`` once a second, then ``end`` with the final status."""
     ctx = _ctx(request)
-    rec = await asyncio.to_thread(_get, ctx, run_id)
+    # Subscribe before reading the status: a run ending in between must not be missed (its
+    # ``end`` would never arrive and the stream would only send keep-alives).
     queue = ctx.executor.subscribe(run_id)
+    try:
+        rec = await asyncio.to_thread(_get, ctx, run_id)
+    except ApiError:
+        ctx.executor.unsubscribe(run_id, queue)
+        raise
 
     async def events() -> AsyncIterator[bytes]:
         try:
@@ -253,8 +274,8 @@ def run_junit(run_id: str, request: Request,
 @router.get("/runs/{run_id}/timeseries", responses=ERRORS)
 def run_timeseries(run_id: str, request: Request,
                    _: Annotated[Principal, Depends(require("viewer"))],
-                   start: Annotated[int | None, Query(alias="from", ge=0)] = None,
-                   end: Annotated[int | None, Query(alias="to", ge=0)] = None,
+                   start: Annotated[int | None, Query(alias="from", ge=0, le=MAX_INT)] = None,
+                   end: Annotated[int | None, Query(alias="to", ge=0, le=MAX_INT)] = None,
                    name: Annotated[str | None, Query(description="A request name")] = None,
                    ) -> dict[str, Any]:
     """Per-second figures recomputed from the stored histograms (any interval, any request)."""

@@ -12,8 +12,10 @@ import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
+from typing import Any
 
 from fastapi import FastAPI
+from fastapi.openapi.utils import get_openapi
 
 from intperf import __version__
 from intperf.config import Settings
@@ -68,12 +70,35 @@ def create_app(settings: Settings, *, database: Database | None = None) -> FastA
                     "`X-API-Key`.",
         lifespan=lifespan,
     )
+    app.openapi = lambda: _openapi_with_security(app)  # type: ignore[method-assign]
     install_error_handlers(app)
     app.add_middleware(BodySizeLimit, max_bytes=settings.intperf.limits.max_body_bytes)
     app.include_router(health)
     app.include_router(runs_router)
     app.include_router(admin_router)
     return app
+
+
+def _openapi_with_security(app: FastAPI) -> dict[str, Any]:
+    """The schema, saying how to authenticate: every route but /health and /ready."""
+    if app.openapi_schema is not None:
+        return app.openapi_schema
+    schema = get_openapi(title=app.title, version=app.version, description=app.description,
+                         routes=app.routes)
+    schema.setdefault("components", {})["securitySchemes"] = {
+        "ApiKey": {"type": "apiKey", "in": "header", "name": "X-API-Key",
+                   "description": "An API key made with `intperf keys create` or "
+                                  "POST /api/v1/keys"},
+        "Bearer": {"type": "http", "scheme": "bearer",
+                   "description": "The same key as `Authorization: Bearer <key>`"},
+    }
+    for path, operations in schema.get("paths", {}).items():
+        if path in ("/health", "/ready"):
+            continue
+        for operation in operations.values():
+            operation["security"] = [{"ApiKey": []}, {"Bearer": []}]
+    app.openapi_schema = schema
+    return schema
 
 
 def serve(settings: Settings) -> None:

@@ -13,10 +13,12 @@ import contextlib
 import dataclasses
 import logging
 import uuid
+from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from intperf.errors import IntperfError
+from intperf.loadtest.allowlist import TargetPolicy
 from intperf.loadtest.comparison import compare_runs
 from intperf.service.alerts import AlertEvent
 from intperf.service.context import ServiceContext
@@ -44,7 +46,8 @@ class Automation:
         for rec in self.ctx.schedules.list():
             try:
                 parsed = parse_schedules([{"name": rec.name, "cron": rec.cron,
-                                           "tests": rec.suite, "enabled": rec.enabled}])
+                                           "tests": rec.suite, "enabled": rec.enabled,
+                                           **rec.options}])
             except IntperfError as exc:
                 log.warning("schedule %s is invalid and skipped: %s", rec.name, exc)
                 continue
@@ -65,6 +68,8 @@ class Automation:
             body["baseUrl"] = test.base_url
         req = LoadTestRequest.model_validate(body)
         scenario = build_scenario(req, ctx.settings)
+        # Same rule as the API: refuse a target outside the allowlist before queueing.
+        TargetPolicy.parse(ctx.settings.intperf.allowed_targets).check(scenario.base_url or "")
         run_id = uuid.uuid4().hex[:12]
         ctx.runs.create(RunRecord(
             id=run_id, scenario=scenario.name, test_type=req.test_type, status="queued",
@@ -92,6 +97,10 @@ class Automation:
         rec = await asyncio.to_thread(ctx.runs.get, run_id)
         if rec is None or rec.summary is None:
             return None
+        if rec.schedule_id is not None:
+            schedule = await asyncio.to_thread(ctx.schedules.get, rec.schedule_id)
+            if schedule is not None and schedule.options.get("compare-with-baseline") is False:
+                return None
         baseline = await asyncio.to_thread(ctx.baselines.get, rec.scenario)
         if baseline is None or baseline == run_id:
             return None
@@ -143,6 +152,15 @@ class Automation:
             await asyncio.gather(*self._tasks, return_exceptions=True)
 
 
+def schedule_options(item: Mapping[str, Any]) -> dict[str, Any]:
+    """The schedule keys kept beside cron and tests (time zone, comparison)."""
+    out: dict[str, Any] = {}
+    for key in ("timezone", "compare-with-baseline", "compare_with_baseline"):
+        if item.get(key) is not None:
+            out[key.replace("_", "-")] = item[key]
+    return out
+
+
 def sync_config_schedules(ctx: ServiceContext) -> None:
     """Write ``intperf.schedules`` into the database (source ``config``)."""
     configured = parse_schedules(ctx.settings.intperf.schedules)
@@ -152,13 +170,14 @@ def sync_config_schedules(ctx: ServiceContext) -> None:
         names.add(schedule.name)
         item = raw.get(schedule.name, {})
         tests = [dict(t) for t in item.get("tests", [])]
+        options = schedule_options(item)
         existing = ctx.schedules.get_by_name(schedule.name)
         if existing is None:
             ctx.schedules.create(schedule.name, str(item.get("cron")), tests,
-                                 enabled=schedule.enabled, source="config")
+                                 enabled=schedule.enabled, source="config", options=options)
         elif existing.source == "config":
             ctx.schedules.update(existing.id, cron=str(item.get("cron")), suite=tests,
-                                 enabled=schedule.enabled)
+                                 enabled=schedule.enabled, options=options)
     for rec in ctx.schedules.list(source="config"):
         if rec.name not in names:
             ctx.schedules.delete(rec.id)

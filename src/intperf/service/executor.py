@@ -49,6 +49,7 @@ class RunExecutor:
     async def start(self) -> None:
         """Start the worker slots."""
         limits = self.settings.intperf.limits
+        # max-queued-runs 0 means no waiting line; asyncio's 0 would mean unbounded.
         self._queue = asyncio.Queue(maxsize=max(1, limits.max_queued_runs))
         for i in range(limits.max_concurrent_runs):
             self._tasks.append(asyncio.create_task(self._slot(), name=f"run-slot-{i}"))
@@ -78,6 +79,10 @@ class RunExecutor:
         """Runs in flight."""
         return list(self._running)
 
+    def has_room(self) -> bool:
+        """Whether one more run can be queued now."""
+        return self._queue is not None and not self._queue.full()
+
     def submit(self, run_id: str) -> None:
         """Queue a run already stored with status ``queued`` (503 when the queue is full)."""
         assert self._queue is not None, "executor not started"
@@ -87,7 +92,7 @@ class RunExecutor:
             self.runs.set_status(run_id, "error", error="the run queue is full",
                                  ended_at=datetime.now(UTC))
             raise ApiError(503, f"the run queue is full ({self._queue.maxsize} waiting); "
-                                "try again later") from None
+                                "try again later", retry_after=30) from None
 
     def cancel(self, run_id: str) -> bool:
         """Cancel a queued or running run; False when it is not in flight."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -40,9 +41,20 @@ class BodySizeLimit:
                     raise _TooLarge
             return message
 
-        try:
-            await self.app(scope, limited, send)
-        except _TooLarge:
+        started = False
+
+        async def guarded(message: Message) -> None:
+            nonlocal started
+            # FastAPI turns an exception while reading the body into its own 400: once the
+            # body is over the limit, whatever the app answers is replaced by the 413.
+            if too_big and not started:
+                return
+            started = started or message["type"] == "http.response.start"
+            await send(message)
+
+        with contextlib.suppress(_TooLarge):
+            await self.app(scope, limited, guarded)
+        if too_big and not started:
             await self._reject(send)
 
     async def _reject(self, send: Send) -> None:

@@ -100,6 +100,8 @@ class ScheduleRecord:
     last_run_at: datetime | None
     source: str
     """``config`` (from application.yml) or ``api``."""
+    options: dict[str, Any] = field(default_factory=dict)
+    """``timezone`` and ``compare_with_baseline``."""
 
     @classmethod
     def from_row(cls, row: ScheduleRow) -> ScheduleRecord:
@@ -113,6 +115,7 @@ class ScheduleRecord:
             created_at=row.created_at,
             last_run_at=row.last_run_at,
             source=row.source,
+            options=dict(row.options or {}),
         )
 
 

@@ -59,6 +59,12 @@ Clock = Callable[[], datetime]
 UNFINISHED_STATUSES = ("queued", "running")
 #: Every API key token starts with this (easy to spot in a leaked-secrets scan).
 API_KEY_PREFIX = "ip_"
+#: The ``runs`` columns of a list page: all but the two JSON documents.
+_BRIEF_COLUMNS = tuple(
+    getattr(RunRow, c)
+    for c in ("id", "scenario", "test_type", "status", "verdict", "created_at", "started_at",
+              "ended_at", "duration_s", "requested_by", "options", "error", "schedule_id")
+)
 #: Fields ``RunRepository.set_status`` may change along with the status.
 _RUN_FIELDS = frozenset({"verdict", "started_at", "ended_at", "duration_s", "error", "summary"})
 
@@ -139,8 +145,15 @@ class RunRepository:
         status: str | Collection[str] | None = None,
         limit: int = 50,
         offset: int = 0,
+        *,
+        with_documents: bool = True,
     ) -> tuple[builtins.list[RunRecord], int]:
-        """A page of runs, newest first, and how many match in all."""
+        """A page of runs, newest first, and how many match in all.
+
+        ``with_documents=False`` skips the summary and scenario document (records get None
+        and ``{}``): a list view needs neither, and decoding their JSON was most of the
+        query's time (benchmarks/service).
+        """
         where: list[ColumnElement[bool]] = []
         if scenario is not None:
             where.append(RunRow.scenario == scenario)
@@ -151,13 +164,16 @@ class RunRepository:
             where.append(RunRow.status.in_(wanted))
         with self._db.session() as s:
             total = s.scalar(select(func.count()).select_from(RunRow).where(*where)) or 0
-            rows = s.scalars(
-                select(RunRow)
-                .where(*where)
-                .order_by(RunRow.created_at.desc(), RunRow.id.desc())
-                .limit(limit)
-                .offset(offset)
-            )
+            order = (RunRow.created_at.desc(), RunRow.id.desc())
+            if not with_documents:
+                # Plain columns, no ORM objects: a list page is read often (dashboards).
+                brief = s.execute(
+                    select(*_BRIEF_COLUMNS).where(*where).order_by(*order).limit(limit)
+                    .offset(offset)
+                )
+                return [RunRecord(**row._mapping) for row in brief], total
+            rows = s.scalars(select(RunRow).where(*where).order_by(*order).limit(limit)
+                             .offset(offset))
             return [RunRecord.from_row(r) for r in rows], total
 
     def delete(self, run_id: str) -> bool:
@@ -312,6 +328,7 @@ class ScheduleRepository:
         *,
         enabled: bool = True,
         source: str = "api",
+        options: Mapping[str, Any] | None = None,
     ) -> str:
         """Store a new schedule; returns its id (UsageError when the name is taken)."""
         _check(source, SCHEDULE_SOURCES, "schedule source")
@@ -324,6 +341,7 @@ class ScheduleRepository:
             created_at=self._clock(),
             last_run_at=None,
             source=source,
+            options=dict(options or {}),
         )
         with self._db.session() as s:
             if s.scalar(select(ScheduleRow.id).where(ScheduleRow.name == name)) is not None:
@@ -359,6 +377,7 @@ class ScheduleRepository:
         cron: str | None = None,
         suite: Sequence[Mapping[str, Any]] | None = None,
         enabled: bool | None = None,
+        options: Mapping[str, Any] | None = None,
     ) -> ScheduleRecord | None:
         """Change what is given; returns the updated schedule, or None when there is none."""
         with self._db.session() as s:
@@ -371,6 +390,8 @@ class ScheduleRepository:
                 row.suite = [dict(r) for r in suite]
             if enabled is not None:
                 row.enabled = enabled
+            if options is not None:
+                row.options = dict(options)
             s.flush()
             return ScheduleRecord.from_row(row)
 

@@ -139,6 +139,8 @@ class ScheduleRow(Base):
     created_at: Mapped[datetime]
     last_run_at: Mapped[datetime | None]
     source: Mapped[str] = mapped_column(String(16))
+    options: Mapped[dict[str, Any]] = mapped_column(JSONDoc)
+    """``timezone``, ``compare_with_baseline``: how the schedule fires and what follows."""
 
 
 class RunRow(Base):

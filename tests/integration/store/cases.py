@@ -173,6 +173,20 @@ def test_run_list_filters_and_pagination(db: Database) -> None:
     assert runs.list(scenario="none") == ([], 0)
 
 
+def test_run_list_without_documents(db: Database) -> None:
+    runs = RunRepository(db)
+    full = RunRecord(id="d", scenario="shop", status="passed", verdict="passed",
+                     created_at=T0, started_at=T0, ended_at=T0 + timedelta(seconds=30),
+                     duration_s=30.0, requested_by="ci", options={"name": "nightly"},
+                     scenario_doc={"name": "shop"}, summary={"verdict": "passed"}, error="e")
+    runs.create(full)
+    (brief,), total = runs.list(with_documents=False)
+    assert total == 1
+    assert brief == replace(full, summary=None, scenario_doc={})
+    assert runs.list(status="passed", with_documents=False) == ([brief], 1)
+    assert runs.list()[0] == [full]
+
+
 def test_append_seconds_and_series_round_trip(db: Database) -> None:
     runs = RunRepository(db)
     run_id = new_run(runs)

@@ -47,6 +47,7 @@ def upgrade() -> None:
         sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
         sa.Column("last_run_at", sa.DateTime(timezone=True), nullable=True),
         sa.Column("source", sa.String(16), nullable=False),
+        sa.Column("options", _json(), nullable=False),
         sa.CheckConstraint("source IN ('config', 'api')", name=op.f("ck_schedules_source")),
         sa.UniqueConstraint("name", name=op.f("uq_schedules_name")),
     )
