@@ -23,13 +23,19 @@ ENV_PREFIX = "INTPERF_"
 log = logging.getLogger(__name__)
 
 
-def _kebab(name: str) -> str:
+def kebab(name: str) -> str:
+    """``max_users`` -> ``max-users``: the spelling of keys in application.yml."""
     return name.replace("_", "-")
 
 
-class _Section(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True, alias_generator=_kebab,
+class KebabModel(BaseModel):
+    """A strict, frozen configuration section whose keys are written in kebab-case."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, alias_generator=kebab,
                               populate_by_name=True)
+
+
+_Section = KebabModel
 
 
 class ServerSettings(_Section):
@@ -40,7 +46,7 @@ class ServerSettings(_Section):
 class HikariSettings(_Section):
     """HikariCP pool knobs of the user's service (the DB advisor reasons about them)."""
 
-    model_config = ConfigDict(extra="allow", frozen=True, alias_generator=_kebab,
+    model_config = ConfigDict(extra="allow", frozen=True, alias_generator=kebab,
                               populate_by_name=True)
     maximum_pool_size: int = 20
     minimum_idle: int = 5
@@ -50,7 +56,7 @@ class HikariSettings(_Section):
 
 
 class DatasourceSettings(_Section):
-    model_config = ConfigDict(extra="allow", frozen=True, alias_generator=_kebab,
+    model_config = ConfigDict(extra="allow", frozen=True, alias_generator=kebab,
                               populate_by_name=True)
     hikari: HikariSettings = HikariSettings()
 
@@ -60,7 +66,7 @@ class RedisClusterSettings(_Section):
 
 
 class RedisSettings(_Section):
-    model_config = ConfigDict(extra="allow", frozen=True, alias_generator=_kebab,
+    model_config = ConfigDict(extra="allow", frozen=True, alias_generator=kebab,
                               populate_by_name=True)
     cluster: RedisClusterSettings = RedisClusterSettings()
     timeout: Duration = 2.0
@@ -69,7 +75,7 @@ class RedisSettings(_Section):
 class SpringSettings(_Section):
     """The reference's ``spring.*`` keys; unknown ones (``jpa``, ``application``) are kept."""
 
-    model_config = ConfigDict(extra="allow", frozen=True, alias_generator=_kebab,
+    model_config = ConfigDict(extra="allow", frozen=True, alias_generator=kebab,
                               populate_by_name=True)
     datasource: DatasourceSettings = DatasourceSettings()
     redis: RedisSettings = RedisSettings()
@@ -147,7 +153,7 @@ class IntperfSettings(_Section):
 class Settings(_Section):
     """The whole configuration."""
 
-    model_config = ConfigDict(extra="allow", frozen=True, alias_generator=_kebab,
+    model_config = ConfigDict(extra="allow", frozen=True, alias_generator=kebab,
                               populate_by_name=True)
     server: ServerSettings = ServerSettings()
     spring: SpringSettings = SpringSettings()

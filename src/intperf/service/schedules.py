@@ -15,8 +15,9 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Annotated, Any, Literal, Protocol
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import Field, ValidationError, field_validator
 
+from intperf.config import KebabModel
 from intperf.errors import UsageError
 from intperf.loadtest.fields import Duration
 from intperf.service.cron import CronExpression
@@ -84,13 +85,7 @@ class SystemClock:
 # --- configuration ------------------------------------------------------------------------
 
 
-def _kebab(name: str) -> str:
-    return name.replace("_", "-")
-
-
-class _Model(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True, alias_generator=_kebab,
-                              populate_by_name=True)
+_Model = KebabModel
 
 
 class _TestConfig(_Model):
