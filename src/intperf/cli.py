@@ -279,6 +279,24 @@ def _register_service_commands() -> None:
 _register_service_commands()
 
 
+def _register_jmeter_command() -> None:
+    from intperf.cli_jmeter import jmeter_command
+
+    app.command("jmeter")(jmeter_command)
+
+
+_register_jmeter_command()
+
+
+def _register_import_command() -> None:
+    from intperf.cli_import import import_command
+
+    app.command("import")(import_command)
+
+
+_register_import_command()
+
+
 def main() -> None:
     """Console entry point: one place that maps errors to exit codes."""
     try:

@@ -161,6 +161,56 @@ def runs_compare(run_id: str, with_: Annotated[str, typer.Option("--with")] = "b
         raise typer.Exit(1)
 
 
+@runs_app.command("export")
+def runs_export(run_id: str,
+                format_: Annotated[str, typer.Option(
+                    "--format", help="jtl (JMeter CSV) or k6 (--summary-export JSON)")] = "jtl",
+                output: Annotated[Path | None, typer.Option(
+                    "-o", "--output", help="File to write (default: standard output)")] = None,
+                server: ServerOpt = DEFAULT_SERVER, api_key: KeyOpt = None) -> None:
+    """Export a finished run as a JMeter JTL or a k6 summary JSON."""
+    if format_ not in ("jtl", "k6"):
+        raise UsageError(f"--format: {format_!r} is not jtl or k6")
+    path = f"/api/v1/performance/runs/{run_id}/export"
+    with contextlib.ExitStack() as stack:
+        sink: Any = (stack.enter_context(output.open("w", encoding="utf-8", newline=""))
+                     if output is not None else sys.stdout)
+        if format_ == "k6":
+            import json
+
+            with _client(server, api_key) as c:
+                doc = c.request("GET", path, params={"format": "k6"})
+            sink.write(json.dumps(doc, indent=2) + "\n")
+        else:
+            _stream_jtl(server, api_key, path, sink)
+    if output is not None:
+        err.print(f"wrote {output}")
+
+
+def _stream_jtl(server: str, api_key: str | None, path: str, sink: Any) -> None:
+    """Copy the streamed JTL to ``sink`` chunk by chunk (a long run's JTL is large)."""
+    import httpx
+
+    from intperf.errors import TargetUnreachableError
+    from intperf.service.client import ServiceClient, ServiceError
+
+    with ServiceClient(server, api_key) as c:  # validates --server
+        headers = {"X-API-Key": api_key} if api_key else {}
+        try:
+            with httpx.stream("GET", c.base_url + path, params={"format": "jtl"},
+                              headers=headers, timeout=httpx.Timeout(30.0, read=None)) as resp:
+                if resp.status_code >= 400:
+                    resp.read()
+                    ctype = resp.headers.get("content-type", "")
+                    raise ServiceError(resp.status_code,
+                                       resp.json() if "json" in ctype else resp.text)
+                for chunk in resp.iter_text():
+                    sink.write(chunk)
+        except httpx.HTTPError as exc:
+            raise TargetUnreachableError(f"the service at {c.base_url} failed: {exc}") \
+                from None
+
+
 def _fmt(v: Any) -> str:
     return f"{v:.4g}" if isinstance(v, int | float) else ""
 

@@ -129,6 +129,8 @@ class LimitSettings(_Section):
     max_concurrent_runs: Annotated[int, Field(ge=1)] = 2
     max_queued_runs: Annotated[int, Field(ge=0)] = 20
     max_body_bytes: Annotated[int, Field(ge=1024)] = 1_048_576
+    max_import_bytes: Annotated[int, Field(ge=1024)] = 2 * 1024**3
+    """Cap of an upload to ``POST /api/v1/performance/imports`` (streamed to disk)."""
     submissions_per_minute: Annotated[int, Field(ge=1)] = 30
 
 

@@ -305,48 +305,65 @@ def _timeseries(series: TimeSeries, names: list[str]) -> dict[str, Any]:
                                for n in names}}
     step = _step(first, last)
     n = (last - first) // step + 1
-    merged = [RequestWindow() for _ in range(n)]
-    per_name: dict[str, list[RequestWindow]] = {name: [] for name in names}
-    active = [0] * n
-    dropped = [0] * n
-    for s, sw in series.seconds.items():
+    # One bucket at a time, in time order: only the current bucket's histograms are alive,
+    # so a long run with many request names does not hold thousands of merged histograms.
+    out: dict[str, list[Any]] = {k: [0] * n for k in ("requests", "ok", "failed", "rps",
+                                                      "bytes_in", "active_users", "dropped")}
+    for k in ("p50", "p95", "p99", "service_p99"):
+        out[k] = [None] * n
+    errors: dict[str, list[int]] = {}
+    by_name: dict[str, dict[str, list[Any]]] = {
+        name: {"requests": [0] * n, "failed": [0] * n, "p95": [None] * n, "p99": [None] * n}
+        for name in names}
+    current = -1
+    merged = RequestWindow()
+    per_name: dict[str, RequestWindow] = {}
+
+    def flush(i: int) -> None:
+        out["requests"][i] = merged.requests
+        out["ok"][i] = merged.ok
+        out["failed"][i] = merged.failed
+        out["rps"][i] = _round(merged.requests / step)
+        out["bytes_in"][i] = merged.bytes_in
+        p50, p95, p99 = merged.latency.quantiles((0.50, 0.95, 0.99))
+        out["p50"][i], out["p95"][i], out["p99"][i] = _round(p50), _round(p95), _round(p99)
+        out["service_p99"][i] = _round(merged.service.quantile(0.99))
+        for cls, count in merged.errors.items():
+            if count:
+                errors.setdefault(cls, [0] * n)[i] = count
+        for name, w in per_name.items():
+            row = by_name[name]
+            row["requests"][i] = w.requests
+            row["failed"][i] = w.failed
+            q95, q99 = w.latency.quantiles((0.95, 0.99))
+            row["p95"][i], row["p99"][i] = _round(q95), _round(q99)
+
+    for s in sorted(series.seconds):
+        sw = series.seconds[s]
         i = (s - first) // step
-        active[i] = max(active[i], sw.active_users)
-        dropped[i] += sw.dropped
+        if i != current:
+            if current >= 0:
+                flush(current)
+            current, merged, per_name = i, RequestWindow(), {}
+        out["active_users"][i] = max(out["active_users"][i], sw.active_users)
+        out["dropped"][i] += sw.dropped
         for name, w in sw.requests.items():
-            merged[i].merge(w)
-            buckets = per_name[name]
-            if not buckets:
-                buckets.extend(RequestWindow() for _ in range(n))
-            buckets[i].merge(w)
-    classes = sorted({k for w in merged for k, v in w.errors.items() if v},
+            merged.merge(w)
+            pw = per_name.get(name)
+            if pw is None:
+                pw = per_name[name] = RequestWindow()
+            pw.merge(w)
+    if current >= 0:
+        flush(current)
+    classes = sorted((k for k, v in errors.items() if any(v)),
                      key=lambda k: (_ERROR_ORDER.get(k, 99), k))
     t = [first + i * step for i in range(n)]
     return {
         "step_s": step,
         "t": t,
-        "requests": [w.requests for w in merged],
-        "ok": [w.ok for w in merged],
-        "failed": [w.failed for w in merged],
-        "rps": [_round(w.requests / step) for w in merged],
-        "p50": [_round(w.latency.quantile(0.50)) for w in merged],
-        "p95": [_round(w.latency.quantile(0.95)) for w in merged],
-        "p99": [_round(w.latency.quantile(0.99)) for w in merged],
-        "service_p99": [_round(w.service.quantile(0.99)) for w in merged],
-        "active_users": active,
-        "dropped": dropped,
-        "bytes_in": [w.bytes_in for w in merged],
-        "errors_by_class": {c: [w.errors.get(c, 0) for w in merged] for c in classes},
-        "by_request": {
-            name: {
-                "t": list(t),
-                "requests": [w.requests for w in per_name[name]],
-                "failed": [w.failed for w in per_name[name]],
-                "p95": [_round(w.latency.quantile(0.95)) for w in per_name[name]],
-                "p99": [_round(w.latency.quantile(0.99)) for w in per_name[name]],
-            }
-            for name in names
-        },
+        **out,
+        "errors_by_class": {c: errors[c] for c in classes},
+        "by_request": {name: {"t": list(t), **by_name[name]} for name in names},
     }
 
 

@@ -18,6 +18,7 @@ from intperf.errors import TargetNotAllowedError
 from intperf.loadtest.allowlist import TargetPolicy
 from intperf.loadtest.comparison import compare_runs
 from intperf.loadtest.results import RequestWindow
+from intperf.reports.exports import jtl_chunks, k6_summary
 from intperf.service.auth import Principal, require
 from intperf.service.context import ServiceContext
 from intperf.service.errors import ApiError
@@ -306,6 +307,34 @@ def run_timeseries(run_id: str, request: Request,
 
 def _num(v: float) -> float | None:
     return None if v != v else round(v, 3)
+
+
+@router.get("/runs/{run_id}/export", responses={
+    **ERRORS, 200: {"description": "The JTL (text/csv) or the k6 summary (JSON)",
+                    "content": {"text/csv": {}, "application/json": {}}}})
+def export_run(run_id: str, request: Request,
+               _: Annotated[Principal, Depends(require("viewer"))],
+               format_: Annotated[Literal["jtl", "k6"], Query(alias="format")] = "jtl",
+               ) -> Response:
+    """The run as a JMeter CSV JTL (streamed) or a k6 ``--summary-export`` JSON."""
+    ctx = _ctx(request)
+    rec = _finished(ctx, run_id)
+    summary = rec.summary
+    assert summary is not None
+    series = ctx.runs.series(run_id)
+    if format_ == "k6":
+        return Response(json.dumps(k6_summary(series, summary)),
+                        media_type="application/json")
+    # Seconds of the series count from the run's own start, as the summary records it.
+    run_start = (summary.get("run") or {}).get("started_at")
+    started = (datetime.fromisoformat(run_start) if run_start
+               else rec.started_at or rec.created_at)
+    if started.tzinfo is None:  # SQLite hands back naive UTC datetimes
+        started = started.replace(tzinfo=UTC)
+    return StreamingResponse(
+        (chunk.encode() for chunk in jtl_chunks(series, started)),
+        media_type="text/csv; charset=utf-8",
+        headers={"Content-Disposition": f'attachment; filename="{run_id}.jtl"'})
 
 
 @router.post("/runs/{run_id}/baseline", responses=ERRORS)

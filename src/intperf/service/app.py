@@ -22,10 +22,12 @@ from intperf.config import Settings
 from intperf.service.alerts import AlertDispatcher, LogSink, WebhookSink
 from intperf.service.api_admin import health
 from intperf.service.api_admin import router as admin_router
+from intperf.service.api_imports import ImportAwareBodySizeLimit
+from intperf.service.api_imports import router as imports_router
 from intperf.service.api_runs import router as runs_router
 from intperf.service.context import ServiceContext
 from intperf.service.errors import install_error_handlers
-from intperf.service.limits import BodySizeLimit
+from intperf.service.limits import NulGuard
 from intperf.store import Database
 
 log = logging.getLogger(__name__)
@@ -72,10 +74,13 @@ def create_app(settings: Settings, *, database: Database | None = None) -> FastA
     )
     app.openapi = lambda: _openapi_with_security(app)  # type: ignore[method-assign]
     install_error_handlers(app)
-    app.add_middleware(BodySizeLimit, max_bytes=settings.intperf.limits.max_body_bytes)
+    app.add_middleware(NulGuard)  # inner: reads JSON bodies already capped by the size limit
+    app.add_middleware(ImportAwareBodySizeLimit, max_bytes=settings.intperf.limits.max_body_bytes,
+                       max_import_bytes=settings.intperf.limits.max_import_bytes)
     app.include_router(health)
     app.include_router(runs_router)
     app.include_router(admin_router)
+    app.include_router(imports_router)
     return app
 
 

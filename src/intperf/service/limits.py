@@ -68,3 +68,69 @@ class BodySizeLimit:
 
 class _TooLarge(Exception):
     pass
+
+
+class NulGuard:
+    """Refuse NUL characters in the path, the query or a JSON body (422 naming where).
+
+    PostgreSQL cannot store NUL in text or JSONB; refusing them at the edge turns what would
+    be a storage error into a precise client error on every route at once.
+    """
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        raw_path = scope.get("raw_path") or scope.get("path", "").encode()
+        if "\x00" in scope.get("path", "") or b"%00" in raw_path:
+            await _reject_nul(send, "path")
+            return
+        query: bytes = scope.get("query_string", b"")
+        if b"%00" in query or b"\x00" in query:
+            await _reject_nul(send, "query")
+            return
+        content_type = b""
+        for name, value in scope.get("headers", []):
+            if name == b"content-type":
+                content_type = value
+        if b"json" not in content_type:
+            await self.app(scope, receive, send)
+            return
+        chunks: list[bytes] = []
+        more = True
+        while more:
+            message = await receive()
+            if message["type"] != "http.request":
+                await self.app(scope, _replay([message]), send)
+                return
+            chunks.append(message.get("body", b""))
+            more = bool(message.get("more_body"))
+        body = b"".join(chunks)
+        if b"\\u0000" in body or b"\x00" in body:
+            await _reject_nul(send, "body")
+            return
+        await self.app(scope, _replay([{"type": "http.request", "body": body,
+                                        "more_body": False}]), send)
+
+
+def _replay(messages: list[Message]) -> Receive:
+    pending = list(messages)
+
+    async def receive() -> Message:
+        if pending:
+            return pending.pop(0)
+        return {"type": "http.disconnect"}
+
+    return receive
+
+
+async def _reject_nul(send: Send, where: str) -> None:
+    body = json.dumps({"error": f"NUL characters are not allowed in the {where}",
+                       "field": where, "detail": None}).encode()
+    await send({"type": "http.response.start", "status": 422,
+                "headers": [(b"content-type", b"application/json"),
+                            (b"content-length", str(len(body)).encode())]})
+    await send({"type": "http.response.body", "body": body})

@@ -373,3 +373,14 @@ def test_target_outside_the_allowlist_is_refused_before_any_connection(
         assert operator.get(f"{API}/runs", params={"limit": 1}).json()["total"] == before
         with pytest.raises(BlockingIOError):
             listener.accept()
+
+
+def test_nul_characters_are_refused_where_they_appear(service: LiveService) -> None:
+    with service.client("admin") as c:
+        r = c.get(f"{API}/runs", params={"scenario": "a\x00b"})
+        assert r.status_code == 422 and r.json()["field"] == "query"
+        r = c.get(f"{API}/runs/abc%00def")
+        assert r.status_code == 422 and r.json()["field"] == "path"
+        r = c.post(f"{API}/load-test", content=b'{"scenario": "x\\u0000y"}',
+                   headers={"content-type": "application/json"})
+        assert r.status_code == 422 and r.json()["field"] == "body"
