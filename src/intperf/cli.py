@@ -21,6 +21,7 @@ from rich.markup import escape
 from intperf import __version__
 from intperf.errors import IntperfError, UsageError
 from intperf.loadtest.criteria import DEFAULT_CRITERIA, parse_all
+from intperf.loadtest.results import TimeSeries
 from intperf.loadtest.runner import LoadTest, RunOutcome
 from intperf.loadtest.scenario import Scenario, load_scenario
 from intperf.loadtest.workload import LoadSpec
@@ -115,8 +116,7 @@ def execute(scenario: Scenario, *, criteria_texts: list[str] | None, processes: 
             options: dict[str, Any] | None = None) -> int:
     """Run ``scenario``, print the summary, write reports; return the exit code."""
     from intperf.progress import ProgressView
-    from intperf.reports import criteria_dicts, write_reports
-    from intperf.reports.console import criteria_table, summary_table
+    from intperf.reports import criteria_dicts
     from intperf.reports.summary import RunInfo, build_summary
 
     if scenario.base_url is None and any(
@@ -144,20 +144,29 @@ def execute(scenario: Scenario, *, criteria_texts: list[str] | None, processes: 
     )
     crit = criteria_dicts(outcome.criteria)
     summary = build_summary(outcome.series, crit, info)
+    return report_run(summary, outcome.series, out_dir, status, outcome.abort_reason)
+
+
+def report_run(summary: dict[str, Any], series: TimeSeries, out_dir: Path, status: RunStatus,
+               abort_reason: str | None = None) -> int:
+    """Write the reports, print the summary and the verdict; return the exit code."""
+    from intperf.reports import write_reports
+    from intperf.reports.console import criteria_table, summary_table
+
     paths = write_reports(summary, out_dir)
     out.print(summary_table(summary))
     out.print(criteria_table(summary))
     for kind, path in paths.items():
         out.print(f"{kind:>8}: {path}")
-    if outcome.abort_reason:
-        err.print(f"[yellow]run aborted:[/] {outcome.abort_reason}")
+    if abort_reason:
+        err.print(f"[yellow]run aborted:[/] {abort_reason}")
     verdict = {"passed": "[green]PASSED[/]", "failed": "[red]FAILED[/]",
                "aborted": "[red]ABORTED[/]", "interrupted": "[yellow]INTERRUPTED[/]"}
     out.print(f"verdict: {verdict.get(status, status)}")
     if status == "interrupted":
         return EXIT_INCOMPLETE
     if status == "passed":
-        requests = sum(w.requests for s in outcome.series.seconds.values()
+        requests = sum(w.requests for s in series.seconds.values()
                        for w in s.requests.values())
         return EXIT_PASSED if requests else EXIT_INCOMPLETE
     return EXIT_FAILED

@@ -3,7 +3,13 @@
 from __future__ import annotations
 
 import os
-from datetime import UTC, datetime
+import shutil
+import signal
+import subprocess
+import sys
+import uuid
+from datetime import UTC, datetime, timedelta
+from enum import StrEnum
 from pathlib import Path
 from typing import Annotated
 
@@ -11,6 +17,14 @@ import typer
 from rich.markup import escape
 
 from intperf.errors import UsageError
+
+NOT_INSTALLED = ("JMeter is not installed (looked for `jmeter` on PATH); use the native engine "
+                 "(default) or --jmeter-bin")
+
+
+class Engine(StrEnum):
+    native = "native"
+    jmeter = "jmeter"
 
 
 def _properties(values: list[str] | None) -> dict[str, str]:
@@ -41,6 +55,11 @@ def jmeter_command(
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No live progress.")] = False,
     translate_only: Annotated[bool, typer.Option(
         "--translate-only", help="Print the translated scenario as YAML and exit.")] = False,
+    engine: Annotated[Engine, typer.Option(
+        help="native: translate and run on intperf; jmeter: run JMeter itself (non-GUI) and "
+        "import its results.")] = Engine.native,
+    jmeter_bin: Annotated[Path | None, typer.Option(
+        help="The jmeter executable for --engine jmeter (default: `jmeter` on PATH).")] = None,
 ) -> None:
     """Run a JMeter .jmx plan natively (translated into an intperf scenario)."""
     import yaml
@@ -50,6 +69,13 @@ def jmeter_command(
     from intperf.loadtest.scenario import validate_scenario
 
     props = _properties(prop)
+    if engine is Engine.jmeter and not translate_only:
+        stamp = datetime.now(UTC).strftime("%Y%m%d-%H%M%S")
+        target = out_dir or Path("results") / f"{plan.stem}-{stamp}"
+        if base_url is not None:
+            props.setdefault("base_url", base_url)
+        raise typer.Exit(run_with_jmeter(plan, props, jmeter_bin=jmeter_bin,
+                                         criteria_texts=criterion, out_dir=target))
     parsed = parse_jmx(plan, props)
     procs = processes if processes is not None else (os.cpu_count() or 1)
     if procs < 1:
@@ -71,3 +97,73 @@ def jmeter_command(
     code = execute(sc, criteria_texts=criterion, processes=procs, out_dir=target_dir,
                    quiet=quiet, seed=seed, options=options)
     raise typer.Exit(code)
+
+
+def find_jmeter(jmeter_bin: Path | None) -> str:
+    """The jmeter executable: ``jmeter_bin`` or ``jmeter`` on PATH (UsageError if neither)."""
+    if jmeter_bin is not None:
+        found = shutil.which(str(jmeter_bin))
+        if found is None:
+            raise UsageError(f"--jmeter-bin: {jmeter_bin} is not an executable file")
+        return found
+    found = shutil.which("jmeter")
+    if found is None:
+        raise UsageError(NOT_INSTALLED)
+    return found
+
+
+def run_with_jmeter(plan: Path, props: dict[str, str], *, jmeter_bin: Path | None,
+                    criteria_texts: list[str] | None, out_dir: Path) -> int:
+    """Run ``plan`` with JMeter in non-GUI mode, import its JTL, report like a native run."""
+    from intperf import __version__
+    from intperf.cli import err, report_run
+    from intperf.loadtest.criteria import DEFAULT_CRITERIA, evaluate_all, parse_all
+    from intperf.loadtest.importers import import_file
+    from intperf.reports import criteria_dicts
+    from intperf.reports.summary import RunInfo, RunStatus, build_summary
+
+    exe = find_jmeter(jmeter_bin)
+    if not plan.is_file():
+        raise UsageError(f"{plan}: no such file")
+    criteria = parse_all(criteria_texts or list(DEFAULT_CRITERIA))  # refuse bad ones early
+    out_dir.mkdir(parents=True, exist_ok=True)
+    jtl = out_dir / "results.jtl"
+    jtl.unlink(missing_ok=True)  # JMeter appends to an existing file
+    cmd = [exe, "-n", "-t", str(plan), "-l", str(jtl), "-j", str(out_dir / "jmeter.log"),
+           *(f"-J{name}={value}" for name, value in props.items())]
+    interrupted = False
+    with subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,  # noqa: S603
+                          errors="replace") as proc:
+        assert proc.stdout is not None
+        try:
+            for line in proc.stdout:
+                sys.stderr.write(f"jmeter: {line}")
+            code = proc.wait()
+        except KeyboardInterrupt:
+            interrupted = True
+            proc.send_signal(signal.SIGINT)
+            try:
+                code = proc.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                code = proc.wait()
+    if not jtl.is_file() or jtl.stat().st_size == 0:
+        raise UsageError(f"JMeter exited with code {code} and wrote no results ({jtl})")
+    if code != 0 and not interrupted:
+        err.print(f"[yellow]warning:[/] JMeter exited with code {code}")
+    result = import_file(jtl, None, plan.stem)
+    for warning in result.warnings:
+        err.print(f"[yellow]warning:[/] {escape(warning)}", highlight=False, soft_wrap=True)
+    duration = result.run_duration_s
+    crit = criteria_dicts(evaluate_all(criteria, result.series, run_seconds=duration))
+    status: RunStatus = ("interrupted" if interrupted else
+                         "passed" if all(c["passed"] for c in crit) else "failed")
+    info = RunInfo(
+        run_id=uuid.uuid4().hex[:12], scenario=plan.stem, scenario_source=str(plan),
+        base_url=props.get("base_url", ""), model="closed", started_at=result.started_at,
+        ended_at=result.started_at + timedelta(seconds=duration), duration_s=duration,
+        processes=1, status=status, intperf_version=__version__,
+        options={"engine": "jmeter", "jmeter_plan": str(plan), "properties": props,
+                 "jmeter_exit_code": code})
+    summary = build_summary(result.series, crit, info)
+    return report_run(summary, result.series, out_dir, status)

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -81,9 +83,10 @@ def test_basics_plan_against_the_shop(demo_shop: DemoServer, tmp_path: Path) -> 
     assert json.loads(raw["body"]) == {"currency": "EUR", "fn": "${__machineName()}"}
 
 
-def _cli(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
+def _cli(*args: str, cwd: Path, env: dict[str, str] | None = None,
+         ) -> subprocess.CompletedProcess[str]:
     return subprocess.run([sys.executable, "-m", "intperf", "jmeter", *args], cwd=cwd,
-                          text=True, capture_output=True, timeout=120, check=False)
+                          text=True, capture_output=True, timeout=120, check=False, env=env)
 
 
 def test_cli_runs_the_reference_plan(demo_shop: DemoServer, tmp_path: Path) -> None:
@@ -123,3 +126,35 @@ def test_cli_translate_only(tmp_path: Path) -> None:
     assert proc.returncode == 0, proc.stderr
     assert "name: Readers" in proc.stdout
     assert "pacing: 2.0" in proc.stdout
+
+
+def test_cli_engine_jmeter_without_jmeter(tmp_path: Path) -> None:
+    empty = tmp_path / "bin"
+    empty.mkdir()
+    env = {**os.environ, "PATH": str(empty), "COLUMNS": "200"}
+    plan = str(REPO / "load-testing" / "jmeter-test-plan.jmx")
+    proc = _cli(plan, "--engine", "jmeter", "--out", str(tmp_path / "o"), cwd=tmp_path, env=env)
+    assert proc.returncode == 2, proc.stderr
+    message = " ".join(proc.stderr.split())
+    assert "JMeter is not installed (looked for `jmeter` on PATH); use the native engine " \
+           "(default) or --jmeter-bin" in message
+    proc = _cli(plan, "--engine", "jmeter", "--jmeter-bin", str(empty / "jmeter"),
+                "--out", str(tmp_path / "o"), cwd=tmp_path, env=env)
+    assert proc.returncode == 2, proc.stderr
+    assert "--jmeter-bin" in proc.stderr
+    assert not (tmp_path / "o").exists()
+
+
+@pytest.mark.skipif(shutil.which("jmeter") is None, reason="JMeter is not installed")
+def test_cli_engine_jmeter_runs_jmeter(demo_shop: DemoServer, tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    proc = _cli(str(REPO / "load-testing" / "jmeter-test-plan.jmx"), "--engine", "jmeter",
+                "-J", f"base_url={demo_shop.url}", "-J", "duration=3", "-J", "ramp=1",
+                "--out", str(out), cwd=tmp_path)
+    assert proc.returncode in (0, 1), proc.stderr
+    assert (out / "results.jtl").is_file()
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["run"]["options"]["engine"] == "jmeter"
+    assert summary["global"]["requests"] > 0
+    names = {r["name"] for r in summary["requests"]}
+    assert {"search products", "pay"} <= names

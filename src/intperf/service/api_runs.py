@@ -18,11 +18,17 @@ from intperf.errors import TargetNotAllowedError
 from intperf.loadtest.allowlist import TargetPolicy
 from intperf.loadtest.comparison import compare_runs
 from intperf.loadtest.results import RequestWindow
+from intperf.loadtest.scenario import Scenario
 from intperf.reports.exports import jtl_chunks, k6_summary
 from intperf.service.auth import Principal, require
 from intperf.service.context import ServiceContext
 from intperf.service.errors import ApiError
-from intperf.service.runspec import LoadTestRequest, build_scenario
+from intperf.service.runspec import (
+    JMeterTestRequest,
+    LoadTestRequest,
+    build_jmeter_scenario,
+    build_scenario,
+)
 from intperf.store import RunRecord
 
 router = APIRouter(prefix="/api/v1/performance", tags=["load tests"])
@@ -127,6 +133,33 @@ def submit_load_test(body: LoadTestRequest, request: Request, response: Response
     if not allowed:
         raise ApiError(429, f"too many submissions; retry in {wait:.0f}s", retry_after=wait)
     scenario = build_scenario(body, ctx.settings)  # validates and enforces the limits now
+    return _queue(ctx, who, response, scenario, body.test_type,
+                  {"request": body.model_dump(by_alias=True, mode="json"), "name": body.name})
+
+
+@router.post("/jmeter-test", status_code=202, response_model=SubmitResponse,
+             responses={**ERRORS, 429: {"description": "Too many submissions"},
+                        503: {"description": "The run queue is full"}})
+def submit_jmeter_test(body: JMeterTestRequest, request: Request, response: Response,
+                       who: Annotated[Principal, Depends(require("operator"))],
+                       ) -> SubmitResponse:
+    """Queue a run of a JMeter plan of the test-plan directory (the reference API), its
+    thread groups' users and durations overridden by name; answers 202 like ``load-test``."""
+    ctx = _ctx(request)
+    if not ctx.executor.has_room():
+        raise ApiError(503, "the run queue is full; try again later", retry_after=30)
+    allowed, wait = ctx.submissions.allow(who.key_id)
+    if not allowed:
+        raise ApiError(429, f"too many submissions; retry in {wait:.0f}s", retry_after=wait)
+    scenario = build_jmeter_scenario(body, ctx.settings)  # validates, enforces the limits
+    return _queue(ctx, who, response, scenario, "JMETER",
+                  {"request": body.model_dump(by_alias=True, mode="json"), "kind": "jmeter",
+                   "name": body.name})
+
+
+def _queue(ctx: ServiceContext, who: Principal, response: Response, scenario: Scenario,
+           test_type: str, options: dict[str, Any]) -> SubmitResponse:
+    """Check the target, store the run as queued and hand it to the executor."""
     # Refuse a target outside the allowlist now, with a 422; the run re-checks every origin
     # (and every redirect) before connecting.
     try:
@@ -135,14 +168,13 @@ def submit_load_test(body: LoadTestRequest, request: Request, response: Response
         raise ApiError(422, f"baseUrl: {exc}", "baseUrl") from None
     run_id = uuid.uuid4().hex[:12]
     ctx.runs.create(RunRecord(
-        id=run_id, scenario=scenario.name, test_type=body.test_type, status="queued",
+        id=run_id, scenario=scenario.name, test_type=test_type, status="queued",
         verdict=None, created_at=datetime.now(UTC), started_at=None, ended_at=None,
-        duration_s=None, requested_by=who.name,
-        options={"request": body.model_dump(by_alias=True, mode="json"), "name": body.name},
+        duration_s=None, requested_by=who.name, options=options,
         scenario_doc=scenario.model_dump(mode="json", exclude={"source", "base_dir"}),
         summary=None, error=None, schedule_id=None))
     ctx.audit.record(who.name, "run.submit", run_id,
-                     {"scenario": scenario.name, "testType": body.test_type})
+                     {"scenario": scenario.name, "testType": test_type})
     ctx.executor.submit(run_id)
     response.headers["Location"] = f"/api/v1/performance/runs/{run_id}"
     return SubmitResponse.model_validate({"runId": run_id, "status": "queued",

@@ -26,7 +26,12 @@ from intperf.loadtest.results import RequestWindow
 from intperf.loadtest.runner import LoadTest, Progress
 from intperf.reports import criteria_dicts, write_reports
 from intperf.reports.summary import RunInfo, RunStatus, build_summary
-from intperf.service.runspec import LoadTestRequest, build_scenario
+from intperf.service.runspec import (
+    JMeterTestRequest,
+    LoadTestRequest,
+    build_jmeter_scenario,
+    build_scenario,
+)
 from intperf.store import Database, RunRepository
 
 log = logging.getLogger(__name__)
@@ -97,9 +102,17 @@ def _run(settings: Settings, runs: RunRepository, run_id: str, pipe: PipeEnd | N
     record = runs.get(run_id)
     if record is None:
         return
+    req: LoadTestRequest | JMeterTestRequest
     try:
-        req = LoadTestRequest.model_validate(record.options["request"])
-        scenario = build_scenario(req, settings)
+        if record.options.get("kind") == "jmeter":
+            req = JMeterTestRequest.model_validate(record.options["request"])
+            data_dir = Path(settings.intperf.results_dir) / run_id / "jmeter-data"
+            scenario = build_jmeter_scenario(req, settings, data_dir)
+            run_options: dict[str, Any] = {"testType": "JMETER", "testPlan": req.test_plan}
+        else:
+            req = LoadTestRequest.model_validate(record.options["request"])
+            scenario = build_scenario(req, settings)
+            run_options = {"testType": req.test_type, "users": req.users, "rate": req.rate}
         criteria = parse_all(req.criteria or list(scenario.criteria) or list(DEFAULT_CRITERIA))
         policy = TargetPolicy.parse(settings.intperf.allowed_targets)
     except IntperfError as exc:
@@ -133,7 +146,7 @@ def _run(settings: Settings, runs: RunRepository, run_id: str, pipe: PipeEnd | N
         started_at=outcome.started_at, ended_at=outcome.ended_at,
         duration_s=outcome.duration_s, processes=outcome.processes, status=status,
         abort_reason=outcome.abort_reason, intperf_version=__version__,
-        options={"testType": req.test_type, "users": req.users, "rate": req.rate},
+        options=run_options,
     )
     crit = criteria_dicts(outcome.criteria)
     summary = build_summary(outcome.series, crit, info)

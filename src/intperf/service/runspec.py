@@ -9,6 +9,8 @@ closed injection: ``rampConcurrentUsers(0).to(users).during(rampUp)`` then
 
 from __future__ import annotations
 
+import re
+import tempfile
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -42,6 +44,83 @@ class LoadTestRequest(BaseModel):
     base_url: Annotated[str | None, Field(alias="baseUrl")] = None
     criteria: list[str] | None = None
     name: Annotated[str | None, Field(max_length=200)] = None
+
+
+class ThreadGroupOverride(BaseModel):
+    """New users/duration (and optionally ramp-up) for one thread group of a JMeter plan."""
+
+    model_config = ConfigDict(extra="forbid", populate_by_name=True, frozen=True)
+
+    name: Annotated[str, Field(min_length=1, max_length=200,
+                               description="The thread group's name in the plan")]
+    users: Annotated[int | None, Field(ge=1, description="Threads of this group")] = None
+    duration: Annotated[Duration | None, Field(
+        description="How long the group runs, ramp-up included (JMeter's scheduler "
+                    "duration), e.g. '300s'")] = None
+    ramp_up: Annotated[Duration | None, Field(alias="rampUp")] = None
+
+
+class JMeterTestRequest(BaseModel):
+    """The body of ``POST /api/v1/performance/jmeter-test``."""
+
+    model_config = ConfigDict(extra="forbid", populate_by_name=True, frozen=True)
+
+    test_plan: Annotated[str, Field(
+        alias="testPlan", min_length=1, max_length=200,
+        description="A .jmx plan of the test-plan directory, with or without '.jmx'")]
+    thread_groups: Annotated[list[ThreadGroupOverride], Field(
+        alias="threadGroups", max_length=100,
+        description="Overrides of the plan's thread groups, by name")] = []
+    properties: Annotated[dict[str, str], Field(
+        description="JMeter -J properties (read by __P/__property)")] = {}
+    base_url: Annotated[str | None, Field(alias="baseUrl")] = None
+    criteria: list[str] | None = None
+    name: Annotated[str | None, Field(max_length=200)] = None
+
+
+_PLAN_NAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]*$")
+
+
+def resolve_test_plan(ref: str, plan_dir: Path) -> Path:
+    """The .jmx file named ``ref`` (with or without the suffix) in ``plan_dir``."""
+    if not _PLAN_NAME.match(ref) or ".." in ref:
+        raise UsageError(f"testPlan: {ref!r} is not a test plan name (no paths allowed)")
+    stem = ref[:-4] if ref.lower().endswith(".jmx") else ref
+    for candidate in (plan_dir / f"{stem}.jmx", plan_dir / ref):
+        if candidate.is_file():
+            return candidate
+    known = sorted(p.stem for p in plan_dir.glob("*.jmx")) if plan_dir.is_dir() else []
+    raise UsageError(f"testPlan: unknown test plan {ref!r}; known: "
+                     f"{', '.join(known) or 'none'} (in {plan_dir})")
+
+
+def build_jmeter_scenario(req: JMeterTestRequest, settings: Settings,
+                          data_dir: Path | None = None) -> Scenario:
+    """The scenario to run for ``req``: the plan translated with the thread-group overrides,
+    base URL applied, limits enforced (UsageError). CSV data is written into ``data_dir``
+    (a temporary directory, removed afterwards, when None)."""
+    from intperf.loadtest.jmeter import parse_jmx, translate_plan
+    from intperf.loadtest.jmeter.overrides import GroupOverride, apply_overrides
+
+    plan_dir = Path(settings.intperf.test_plan_dir)
+    path = resolve_test_plan(req.test_plan, plan_dir)
+    plan = parse_jmx(path, req.properties)
+    plan = apply_overrides(plan, [GroupOverride(g.name, g.users, g.duration, g.ramp_up)
+                                  for g in req.thread_groups])
+    with tempfile.TemporaryDirectory(prefix="intperf-jmeter-") as tmp:
+        translation = translate_plan(plan, data_dir=data_dir or Path(tmp), data_root=plan_dir)
+        doc = {**translation.scenario, "name": path.stem}
+        scenario = validate_scenario(doc, source=str(path), base_dir=path.parent)
+    try:
+        spec = LoadSpec.model_validate(scenario.load.model_dump(by_alias=True,
+                                                                exclude_none=True))
+    except ValueError as exc:
+        raise UsageError(f"load: {exc}") from None
+    _check_limits(spec, settings)
+    base_url = req.base_url or scenario.base_url or settings.performance.testing.gatling.base_url
+    if not base_url.startswith(("http://", "https://")):
+        raise UsageError(f"baseUrl: {base_url!r} is not an http:// or https:// URL")
+    return scenario.model_copy(update={"load": spec, "base_url": base_url.rstrip("/")})
 
 
 def resolve_scenario(ref: str | dict[str, Any], scenario_dir: Path) -> Scenario:

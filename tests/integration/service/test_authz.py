@@ -23,6 +23,7 @@ MIN_ROLE: dict[tuple[str, str], str | None] = {
     ("GET", "/health"): None,
     ("GET", "/ready"): None,
     ("POST", f"{API}/load-test"): "operator",
+    ("POST", f"{API}/jmeter-test"): "operator",
     ("GET", f"{API}/runs"): "viewer",
     ("GET", f"{API}/runs/{{run_id}}"): "viewer",
     ("GET", f"{API}/runs/{{run_id}}/stream"): "viewer",
@@ -104,6 +105,8 @@ def _request(method: str, path: str, run_id: str, admin: httpx.Client,
     if path.endswith("/load-test"):
         # Valid but for the target: refused with 422 after authorization, nothing runs.
         kwargs["json"] = run_body("http://127.0.0.2:9", users=1, duration="1s")
+    elif path.endswith("/jmeter-test"):
+        kwargs["json"] = {"testPlan": "no-such-plan"}  # refused with 422, nothing runs
     elif path == "/api/v1/keys" and method == "POST":
         kwargs["json"] = {"name": "throwaway", "role": "viewer"}
     elif path == "/api/v1/schedules" and method == "POST":

@@ -50,15 +50,21 @@ def translate(plan: JmxPlan, *, data_dir: Path | None = None) -> tuple[dict[str,
     return t.scenario, t.warnings
 
 
-def translate_plan(plan: JmxPlan, *, data_dir: Path | None = None) -> Translation:
-    """Translate ``plan``; CSV data is rewritten with a header row into ``data_dir``."""
-    return _Translator(plan, data_dir).run()
+def translate_plan(plan: JmxPlan, *, data_dir: Path | None = None,
+                   data_root: Path | None = None) -> Translation:
+    """Translate ``plan``; CSV data is rewritten with a header row into ``data_dir``.
+
+    With ``data_root``, CSV data files outside that directory are refused (JmxError).
+    """
+    return _Translator(plan, data_dir, data_root).run()
 
 
 class _Translator:
-    def __init__(self, plan: JmxPlan, data_dir: Path | None) -> None:
+    def __init__(self, plan: JmxPlan, data_dir: Path | None,
+                 data_root: Path | None = None) -> None:
         self.plan = plan
         self.data_dir = data_dir
+        self.data_root = data_root.resolve() if data_root is not None else None
         self.notes: list[str] = []
         self.unsupported = list(plan.unsupported)
         self.variables: dict[str, str] = {}
@@ -106,6 +112,8 @@ class _Translator:
     def _feeder(self, el: JmxElement) -> list[str]:
         filename = self.static(el.get("filename"))
         path = (self.plan.base_dir / filename).resolve()
+        if self.data_root is not None and not path.is_relative_to(self.data_root):
+            raise JmxError(f"{el.path}: CSV data {filename!r} is outside {self.data_root}")
         delimiter = self.static(el.get("delimiter", ",")) or ","
         delimiter = "\t" if delimiter == "\\t" else delimiter
         try:
