@@ -2,7 +2,7 @@
 
 The request body is the raw file (any content type); ``?format=`` names its format when
 sniffing is not wanted and ``?filename=`` its name. The body is streamed to a temporary
-file in chunks, then imported and stored in a worker thread (``intperf.cli_import``). Its
+file in chunks, then imported and stored in a worker thread (``intperf.service.importing``). Its
 size is capped by ``intperf.limits.max-import-bytes`` instead of ``max-body-bytes``.
 """
 
@@ -19,12 +19,12 @@ from pydantic import BaseModel, Field
 from starlette.concurrency import run_in_threadpool
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from intperf.cli_import import save_import
 from intperf.errors import UsageError
 from intperf.loadtest.importers import FORMATS, import_file
 from intperf.service.auth import Principal, require
 from intperf.service.context import ServiceContext
 from intperf.service.errors import ApiError
+from intperf.service.importing import save_import
 from intperf.service.limits import BodySizeLimit
 
 router = APIRouter(prefix="/api/v1/performance", tags=["imports"])
