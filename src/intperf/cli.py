@@ -173,11 +173,7 @@ def report_run(summary: dict[str, Any], series: TimeSeries, out_dir: Path, statu
 
 
 def _status(outcome: RunOutcome) -> RunStatus:
-    if outcome.status == "interrupted":
-        return "interrupted"
-    if outcome.status == "aborted":
-        return "aborted"
-    return "passed" if all(r.passed for r in outcome.criteria) else "failed"
+    return outcome.verdict
 
 
 @app.command()

@@ -28,7 +28,7 @@ from intperf.errors import IntperfError, RunInterruptedError, TargetUnreachableE
 from intperf.loadtest.allowlist import ResolvedTarget, TargetPolicy
 from intperf.loadtest.criteria import Criterion, CriterionResult, breached_now, evaluate_all
 from intperf.loadtest.engine import Engine, WorkerShare, check_plan
-from intperf.loadtest.plan import compile_plan
+from intperf.loadtest.plan import ExecutionPlan, compile_plan
 from intperf.loadtest.profiles import closed_schedule, open_schedule
 from intperf.loadtest.request import Origin
 from intperf.loadtest.results import RequestWindow, SecondWindow, TimeSeries
@@ -62,6 +62,15 @@ class RunOutcome:
     abort_reason: str | None
     criteria: list[CriterionResult] = field(default_factory=list)
     processes: int = 1
+
+    @property
+    def verdict(self) -> Literal["passed", "failed", "aborted", "interrupted"]:
+        """The run's final status: how it ended, else whether every criterion passed."""
+        if self.status == "interrupted":
+            return "interrupted"
+        if self.status == "aborted":
+            return "aborted"
+        return "passed" if all(r.passed for r in self.criteria) else "failed"
 
 
 def planned_duration(scenario: Scenario) -> float | None:
@@ -183,7 +192,7 @@ class LoadTest:
         targets = check_plan(plan, self.policy)
         preflight(self.scenario, plan.origins, targets)
         started = datetime.now(UTC)
-        load_seconds = self._run_inline() if self.processes == 1 else self._run_processes()
+        load_seconds = self._run_inline(plan) if self.processes == 1 else self._run_processes()
         ended = datetime.now(UTC)
         status: RunStatus = "completed"
         if self._interrupted:
@@ -203,8 +212,7 @@ class LoadTest:
             self.processes,
         )
 
-    def _run_inline(self) -> float:
-        plan = compile_plan(self.scenario, worker=0, workers=1, seed=self.seed)
+    def _run_inline(self, plan: ExecutionPlan) -> float:
         engine_box: list[Engine] = []
 
         def on_second(w: SecondWindow) -> None:

@@ -133,13 +133,7 @@ def _run(settings: Settings, runs: RunRepository, run_id: str, pipe: PipeEnd | N
     except IntperfError as exc:
         runs.set_status(run_id, "error", error=str(exc), ended_at=datetime.now(UTC))
         return
-    status: RunStatus
-    if outcome.status == "interrupted":
-        status = "interrupted"
-    elif outcome.status == "aborted":
-        status = "aborted"
-    else:
-        status = "passed" if all(r.passed for r in outcome.criteria) else "failed"
+    status: RunStatus = outcome.verdict
     info = RunInfo(
         run_id=run_id, scenario=scenario.name, scenario_source=scenario.source,
         base_url=scenario.base_url or "", model=scenario.load.model,
