@@ -27,6 +27,13 @@ class Engine(StrEnum):
     jmeter = "jmeter"
 
 
+#: JMeter properties that make its JTL a CSV with field names (users' -J values win).
+JTL_FORMAT = {
+    "jmeter.save.saveservice.output_format": "csv",
+    "jmeter.save.saveservice.print_field_names": "true",
+}
+
+
 def _properties(values: list[str] | None) -> dict[str, str]:
     props: dict[str, str] = {}
     for item in values or []:
@@ -129,8 +136,10 @@ def run_with_jmeter(plan: Path, props: dict[str, str], *, jmeter_bin: Path | Non
     out_dir.mkdir(parents=True, exist_ok=True)
     jtl = out_dir / "results.jtl"
     jtl.unlink(missing_ok=True)  # JMeter appends to an existing file
+    # A CSV JTL with a header line: the default columns differ between JMeter versions.
+    fixed = {k: v for k, v in JTL_FORMAT.items() if k not in props}
     cmd = [exe, "-n", "-t", str(plan), "-l", str(jtl), "-j", str(out_dir / "jmeter.log"),
-           *(f"-J{name}={value}" for name, value in props.items())]
+           *(f"-J{name}={value}" for name, value in {**fixed, **props}.items())]
     interrupted = False
     with subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,  # noqa: S603
                           errors="replace") as proc:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -143,18 +142,3 @@ def test_cli_engine_jmeter_without_jmeter(tmp_path: Path) -> None:
     assert proc.returncode == 2, proc.stderr
     assert "--jmeter-bin" in proc.stderr
     assert not (tmp_path / "o").exists()
-
-
-@pytest.mark.skipif(shutil.which("jmeter") is None, reason="JMeter is not installed")
-def test_cli_engine_jmeter_runs_jmeter(demo_shop: DemoServer, tmp_path: Path) -> None:
-    out = tmp_path / "out"
-    proc = _cli(str(REPO / "load-testing" / "jmeter-test-plan.jmx"), "--engine", "jmeter",
-                "-J", f"base_url={demo_shop.url}", "-J", "duration=3", "-J", "ramp=1",
-                "--out", str(out), cwd=tmp_path)
-    assert proc.returncode in (0, 1), proc.stderr
-    assert (out / "results.jtl").is_file()
-    summary = json.loads((out / "summary.json").read_text())
-    assert summary["run"]["options"]["engine"] == "jmeter"
-    assert summary["global"]["requests"] > 0
-    names = {r["name"] for r in summary["requests"]}
-    assert {"search products", "pay"} <= names
