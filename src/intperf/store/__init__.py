@@ -20,16 +20,19 @@ from intperf.store.records import (
     new_id,
 )
 from intperf.store.repositories import (
+    LIVE_TEST_TYPE,
     ApiKeyRepository,
     AuditRepository,
     BaselineRepository,
     RunRepository,
     ScheduleRepository,
 )
+from intperf.store.stream_repository import StreamRepository
 from intperf.store.tables import API_KEY_ROLES, RUN_STATUSES, SCHEDULE_SOURCES
 
 __all__ = [
     "API_KEY_ROLES",
+    "LIVE_TEST_TYPE",
     "RUN_STATUSES",
     "SCHEDULE_SOURCES",
     "ApiKeyRecord",
@@ -43,6 +46,7 @@ __all__ = [
     "RunRepository",
     "ScheduleRecord",
     "ScheduleRepository",
+    "StreamRepository",
     "drop_partitions_before",
     "ensure_partitions",
     "list_partitions",

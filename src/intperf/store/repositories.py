@@ -44,6 +44,7 @@ from intperf.store.tables import (
 
 __all__ = [
     "API_KEY_PREFIX",
+    "LIVE_TEST_TYPE",
     "UNFINISHED_STATUSES",
     "ApiKeyRepository",
     "AuditRepository",
@@ -54,6 +55,9 @@ __all__ = [
 ]
 
 Clock = Callable[[], datetime]
+
+#: ``runs.test_type`` of the per-service, per-day runs that hold live analytics windows.
+LIVE_TEST_TYPE = "LIVE"
 
 #: Runs in these states when the service starts were cut short by its stop.
 UNFINISHED_STATUSES = ("queued", "running")
@@ -268,11 +272,15 @@ class RunRepository:
             return list(s.scalars(q))
 
     def mark_unfinished_interrupted(self) -> builtins.list[str]:
-        """At start-up: queued and running runs become ``interrupted``; returns their ids."""
+        """At start-up: queued and running runs become ``interrupted``; returns their ids.
+
+        Live runs (``test_type = LIVE``, one per service and day, fed by the stream processor)
+        are left running: they are not cut short by a stop.
+        """
         with self._db.session() as s:
             ids = s.scalars(
                 update(RunRow)
-                .where(RunRow.status.in_(UNFINISHED_STATUSES))
+                .where(RunRow.status.in_(UNFINISHED_STATUSES), RunRow.test_type != LIVE_TEST_TYPE)
                 .values(status="interrupted", ended_at=self._clock())
                 .returning(RunRow.id)
                 .execution_options(synchronize_session=False)

@@ -37,9 +37,13 @@ __all__ = [
     "Base",
     "BaselineRow",
     "CriterionResultRow",
+    "DeadLetterRow",
+    "LateEventRow",
     "RunRow",
     "RunSecondRow",
     "ScheduleRow",
+    "SlowQueryRow",
+    "StreamCheckpointRow",
     "UTCDateTime",
     "include_name",
     "is_partition_name",
@@ -245,3 +249,62 @@ class AuditLogRow(Base):
     action: Mapped[str] = mapped_column(String(100))
     target: Mapped[str | None] = mapped_column(String(200))
     detail: Mapped[dict[str, Any] | None]
+
+
+class StreamCheckpointRow(Base):
+    """Where a stream processor group is in one partition, and its open window state there.
+
+    Stored before the offset is committed to the bus, so a restarted processor resumes from
+    here (at-least-once; docs/stream.md).
+    """
+
+    __tablename__ = "stream_checkpoints"
+
+    group_id: Mapped[str] = mapped_column(String(200), primary_key=True)
+    topic: Mapped[str] = mapped_column(String(200), primary_key=True)
+    partition: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    next_offset: Mapped[int] = mapped_column(BigInteger)
+    state: Mapped[dict[str, Any]] = mapped_column(JSON)
+    updated_at: Mapped[datetime]
+
+
+class DeadLetterRow(Base):
+    """A malformed event with the reason it was refused (the embedded bus's dead-letter topic)."""
+
+    __tablename__ = "dead_letters"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    received_at: Mapped[datetime] = mapped_column(index=True)
+    source: Mapped[str] = mapped_column(String(200))
+    reason: Mapped[str] = mapped_column(Text)
+    payload: Mapped[str] = mapped_column(Text)
+
+
+class LateEventRow(Base):
+    """An event that arrived after every window it belonged to had closed (kept, not dropped)."""
+
+    __tablename__ = "late_events"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    received_at: Mapped[datetime] = mapped_column(index=True)
+    topology: Mapped[str] = mapped_column(String(64))
+    key: Mapped[str] = mapped_column(String(200))
+    event_time_ms: Mapped[int] = mapped_column(BigInteger)
+    stream_time_ms: Mapped[int] = mapped_column(BigInteger)
+    event: Mapped[dict[str, Any]]
+
+
+class SlowQueryRow(Base):
+    """A DATABASE_QUERY event over the slow-query threshold, analyzed."""
+
+    __tablename__ = "slow_queries"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    detected_at: Mapped[datetime] = mapped_column(index=True)
+    event_time_ms: Mapped[int] = mapped_column(BigInteger)
+    service: Mapped[str] = mapped_column(String(200))
+    fingerprint: Mapped[str] = mapped_column(String(64), index=True)
+    normalized: Mapped[str] = mapped_column(Text)
+    execution_time_ms: Mapped[float] = mapped_column(Float)
+    rows: Mapped[int | None] = mapped_column(BigInteger)
+    advice: Mapped[list[str]] = mapped_column(JSONDoc)

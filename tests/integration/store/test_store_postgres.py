@@ -24,6 +24,7 @@ from intperf.store import (
 
 from .cases import *  # noqa: F403 - the shared cases run here against PostgreSQL
 from .cases import make_series
+from .stream_cases import *  # noqa: F403
 
 pytestmark = pytest.mark.integration
 
