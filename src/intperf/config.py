@@ -134,6 +134,41 @@ class LimitSettings(_Section):
     submissions_per_minute: Annotated[int, Field(ge=1)] = 30
 
 
+class StreamDatabase(_Section):
+    """A service's PostgreSQL (a list entry, so service names keep their underscores)."""
+
+    service: Annotated[str, Field(min_length=1)]
+    dsn: Annotated[str, Field(min_length=1)]
+
+
+class StreamSettings(_Section):
+    """Live analytics (``intperf.stream.*``): topics, windows, thresholds; docs/stream.md."""
+
+    topic: str = "performance-events"
+    slow_queries_topic: str = "slow-queries"
+    dead_letter_topic: str = "performance-events-dlq"
+    group: str = "intperf-stream"
+    partitions: Annotated[int, Field(ge=1, le=256)] = 4
+    window: Duration = 60.0
+    """Response-time windows (the reference: 1 minute)."""
+    cache_window: Duration = 300.0
+    """Cache windows (the reference: 5 minutes)."""
+    grace: Duration = 10.0
+    """How late an event may be (behind the newest event time) and still count."""
+    idle_timeout: Duration = 30.0
+    """A quiet key's last window closes this long after its end + grace, by the wall clock."""
+    commit_interval: Duration = 1.0
+    slow_query_threshold: Duration = 0.5
+    large_result_rows: Annotated[int, Field(ge=1)] = 1000
+    databases: list[StreamDatabase] = Field(default_factory=list)
+    """Which PostgreSQL each service queries, for index hints on its slow queries."""
+    journal_dir: str = "stream-journal"
+    """Where the embedded bus keeps accepted events until they are processed."""
+    max_events_per_request: Annotated[int, Field(ge=1)] = 50_000
+    embedded: bool = True
+    """Whether the service runs a processor itself (with ``intperf.bus``)."""
+
+
 class IntperfSettings(_Section):
     """Our own keys."""
 
@@ -150,6 +185,7 @@ class IntperfSettings(_Section):
     webhooks: list[str] = Field(default_factory=list)
     limits: LimitSettings = LimitSettings()
     schedules: list[dict[str, Any]] = Field(default_factory=list)
+    stream: StreamSettings = StreamSettings()
 
 
 class Settings(_Section):
