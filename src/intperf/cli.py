@@ -21,9 +21,11 @@ from rich.markup import escape
 from intperf import __version__
 from intperf.errors import IntperfError, UsageError
 from intperf.loadtest.criteria import DEFAULT_CRITERIA, parse_all
+from intperf.loadtest.groups import request_specs
+from intperf.loadtest.populations import run_model
 from intperf.loadtest.results import TimeSeries
 from intperf.loadtest.runner import LoadTest, RunOutcome
-from intperf.loadtest.scenario import Scenario, load_scenario
+from intperf.loadtest.scenario import Journey, Scenario, load_scenario
 from intperf.loadtest.workload import LoadSpec
 from intperf.reports.summary import RunStatus
 from intperf.units import parse_duration, parse_rate
@@ -60,14 +62,18 @@ def _root(
 
 def apply_overrides(scenario: Scenario, *, base_url: str | None, users: int | None,
                     duration: str | None, rate: str | None) -> Scenario:
-    """Apply the command-line load options to ``scenario`` (errors are UsageError)."""
+    """Apply the command-line load options to ``scenario`` (errors are UsageError).
+
+    With several populations (journeys with their own load), ``--duration`` holds every
+    population for that long; ``--users`` and ``--rate`` are refused (they would merge the
+    populations into one).
+    """
     update: dict[str, Any] = {}
     if base_url is not None:
         if not base_url.startswith(("http://", "https://")):
             raise UsageError(f"--base-url: {base_url!r} is not an http:// or https:// URL")
         update["base_url"] = base_url.rstrip("/")
     if users is not None or duration is not None or rate is not None:
-        load = scenario.load.model_dump(by_alias=True, exclude_none=True)
         try:
             dur = parse_duration(duration) if duration is not None else None
             per_sec = parse_rate(rate) if rate is not None else None
@@ -75,35 +81,67 @@ def apply_overrides(scenario: Scenario, *, base_url: str | None, users: int | No
             raise UsageError(f"--duration/--rate: {exc}") from None
         if users is not None and users < 1:
             raise UsageError(f"--users: must be at least 1, got {users}")
-        if per_sec is not None:
-            if per_sec <= 0:
-                raise UsageError(f"--rate: must be above 0, got {rate!r}")
-            kept = ("max_users", "max_connections", "graceful_stop")
-            keep: dict[str, Any] = {k: load[k] for k in kept if k in load}
-            hold = dur if dur is not None else (scenario.load.duration or 30.0)
-            load = {**keep, "constant_arrival_rate": {"rate": per_sec, "time_unit": 1.0,
-                                                      "duration": hold}}
-            if users is not None:
-                load["max_users"] = users
+        if per_sec is not None and per_sec <= 0:
+            raise UsageError(f"--rate: must be above 0, got {rate!r}")
+        if any(j.load is not None for j in scenario.journeys):
+            update["journeys"] = _populations_overridden(scenario, users=users, dur=dur,
+                                                         rate=rate)
         else:
-            if users is not None:
-                for k in ("injection", "constant_arrival_rate", "ramping_arrival_rate", "stages"):
-                    load.pop(k, None)
-                load["users"] = users
-                load.setdefault("duration", 30.0)
-            if dur is not None:
-                if "constant_arrival_rate" in load:
-                    load["constant_arrival_rate"]["duration"] = dur
-                elif "stages" in load or "injection" in load or "ramping_arrival_rate" in load:
-                    raise UsageError("--duration applies to 'users' or a constant rate; this "
-                                     "scenario's load is shaped by stages/injection steps")
-                else:
-                    load["duration"] = dur
-        try:
-            update["load"] = LoadSpec.model_validate(load)
-        except ValueError as exc:
-            raise UsageError(f"the command-line load options are invalid: {exc}") from None
+            update["load"] = _validated(_load_overridden(scenario.load, users, dur, per_sec))
     return scenario.model_copy(update=update) if update else scenario
+
+
+def _load_overridden(spec: LoadSpec, users: int | None, dur: float | None,
+                     per_sec: float | None, where: str = "this scenario's load") -> dict[str, Any]:
+    load = spec.model_dump(by_alias=True, exclude_none=True)
+    if per_sec is not None:
+        kept = ("max_users", "max_connections", "graceful_stop", "start_after")
+        keep: dict[str, Any] = {k: load[k] for k in kept if k in load}
+        hold = dur if dur is not None else (spec.duration or 30.0)
+        load = {**keep, "constant_arrival_rate": {"rate": per_sec, "time_unit": 1.0,
+                                                  "duration": hold}}
+        if users is not None:
+            load["max_users"] = users
+        return load
+    if users is not None:
+        for k in ("injection", "constant_arrival_rate", "ramping_arrival_rate", "stages"):
+            load.pop(k, None)
+        load["users"] = users
+        load.setdefault("duration", 30.0)
+    if dur is not None:
+        if "constant_arrival_rate" in load:
+            load["constant_arrival_rate"]["duration"] = dur
+        elif "stages" in load or "injection" in load or "ramping_arrival_rate" in load:
+            raise UsageError(f"--duration applies to 'users' or a constant rate; {where} is "
+                             "shaped by stages/injection steps")
+        else:
+            load["duration"] = dur
+    return load
+
+
+def _validated(load: dict[str, Any]) -> LoadSpec:
+    try:
+        return LoadSpec.model_validate(load)
+    except ValueError as exc:
+        raise UsageError(f"the command-line load options are invalid: {exc}") from None
+
+
+def _populations_overridden(scenario: Scenario, *, users: int | None, dur: float | None,
+                            rate: str | None) -> list[Journey]:
+    """``--duration`` applied to every journey's own load; ``--users``/``--rate`` refused."""
+    if users is not None or rate is not None:
+        names = ", ".join(repr(j.name) for j in scenario.journeys)
+        option = "--users" if users is not None else "--rate"
+        raise UsageError(f"{option}: {scenario.source} runs {len(scenario.journeys)} "
+                         f"populations (journeys {names} each have their own load); set "
+                         "their sizes in the journeys' 'load' (--duration applies to every "
+                         "population)")
+    journeys = []
+    for j in scenario.journeys:
+        assert j.load is not None  # every journey has one (validated)
+        load = _load_overridden(j.load, None, dur, None, f"journey {j.name!r}'s load")
+        journeys.append(j.model_copy(update={"load": _validated(load)}))
+    return journeys
 
 
 def _default_out(scenario: Scenario) -> Path:
@@ -120,14 +158,15 @@ def execute(scenario: Scenario, *, criteria_texts: list[str] | None, processes: 
     from intperf.reports.summary import RunInfo, build_summary
 
     if scenario.base_url is None and any(
-            not s.request.path.startswith(("http://", "https://"))
-            for j in scenario.journeys for s in j.steps if hasattr(s, "request")):
+            not r.path.startswith(("http://", "https://"))
+            for j in scenario.journeys for r in request_specs(j.steps)):
         raise UsageError(f"{scenario.source}: no base_url: set it in the scenario or pass "
                          "--base-url")
     texts = criteria_texts if criteria_texts else (list(scenario.criteria) or
                                                    list(DEFAULT_CRITERIA))
     criteria = parse_all(texts)
-    title = f"{scenario.name} ({scenario.load.model}, {processes} process"\
+    model = run_model(scenario)
+    title = f"{scenario.name} ({model}, {processes} process"\
             f"{'es' if processes > 1 else ''})"
     with ProgressView(title, quiet=quiet) as view:
         test = LoadTest(scenario, criteria, processes=processes, seed=seed,
@@ -136,7 +175,7 @@ def execute(scenario: Scenario, *, criteria_texts: list[str] | None, processes: 
     status = _status(outcome)
     info = RunInfo(
         run_id=uuid.uuid4().hex[:12], scenario=scenario.name, scenario_source=scenario.source,
-        base_url=scenario.base_url or "", model=scenario.load.model,
+        base_url=scenario.base_url or "", model=model,
         started_at=outcome.started_at, ended_at=outcome.ended_at,
         duration_s=outcome.duration_s, processes=outcome.processes, status=status,
         abort_reason=outcome.abort_reason, intperf_version=__version__,

@@ -15,14 +15,26 @@ from typing import TYPE_CHECKING, Any
 from jsonpath_ng.exceptions import JSONPathError
 from jsonpath_ng.ext.parser import parse as _parse_jsonpath
 
+from intperf.loadtest.text_checks import TextCheck, headers_text, reason_phrase
+
 if TYPE_CHECKING:
     from jsonpath_ng import JSONPath
 
     from intperf.loadtest.scenario import CheckSpec, Extraction
+    from intperf.loadtest.scenario_checks import Patterns
 
-__all__ = ["CompiledChecks", "ResponseView", "SimplePath", "compile_jsonpath", "compile_matcher"]
+__all__ = [
+    "ALL_STATUSES",
+    "CompiledChecks",
+    "ResponseView",
+    "SimplePath",
+    "compile_jsonpath",
+    "compile_matcher",
+    "status_ranges",
+]
 
 _UNSET: Any = object()
+ALL_STATUSES = range(100, 600)
 _SHOW = 60
 
 
@@ -104,18 +116,35 @@ def compile_matcher(expr: str) -> Any:
 class ResponseView:
     """What checks see of a response; the body is decoded and parsed at most once, on demand."""
 
-    __slots__ = ("_json", "_text", "body", "elapsed_ms", "headers", "status")
+    __slots__ = ("_json", "_text", "body", "elapsed_ms", "headers", "status", "url")
 
     def __init__(
-        self, status: int, headers: list[tuple[bytes, bytes]], body: bytes, elapsed_ms: float
+        self,
+        status: int,
+        headers: list[tuple[bytes, bytes]],
+        body: bytes,
+        elapsed_ms: float,
+        url: str = "",
     ) -> None:
         self.status = status
         self.headers = headers
         """(name, value) pairs; names lower-case."""
         self.body = body
         self.elapsed_ms = elapsed_ms
+        self.url = url
+        """The URL requested (the last one after redirects); set when a check needs it."""
         self._json: Any = _UNSET
         self._text: str | None = None
+
+    @property
+    def message(self) -> str:
+        """The reason phrase: the standard one of the status (``OK``, ``Not Found``)."""
+        return reason_phrase(self.status)
+
+    @property
+    def headers_text(self) -> str:
+        """Status line and ``name: value`` lines, newline-terminated (names lower-case)."""
+        return headers_text(self.status, self.headers)
 
     def json(self) -> Any:
         """The body parsed as JSON; raises ValueError when it is not JSON."""
@@ -200,6 +229,7 @@ class _JsonPath:
     path: JSONPath
     expected: Any
     compare: bool
+    negate: bool = False
 
     def __call__(self, view: ResponseView) -> str | None:
         try:
@@ -208,12 +238,14 @@ class _JsonPath:
             return f"{self.expr}: response is not JSON"
         matches = [m.value for m in self.path.find(doc)]
         if not matches:
-            return f"no match for {self.expr}"
+            return None if self.negate else f"no match for {self.expr}"
         if not self.compare:
-            return None
+            return f"unexpected match for {self.expr}" if self.negate else None
         actual = matches[0] if len(matches) == 1 else matches
-        if json_equal(actual, self.expected):
+        if json_equal(actual, self.expected) != self.negate:
             return None
+        if self.negate:
+            return f"{self.expr} = {_show(actual)}, expected another value"
         return f"{self.expr} = {_show(actual)}, expected {_show(self.expected)}"
 
 
@@ -274,6 +306,10 @@ class CompiledChecks:
     has_view_checks: bool
     """True when anything beyond the status needs a :class:`ResponseView`."""
     has_extractions: bool
+    status_shown: str = ""
+    """``status_set`` as failure messages show it: ``{200, 201}``, ``{2xx, 404}``."""
+    needs_url: bool = False
+    """True when a check reads the requested URL (``ResponseView.url``)."""
 
     @classmethod
     def compile(cls, checks: Sequence[CheckSpec], extracts: Sequence[Extraction]) -> CompiledChecks:
@@ -284,17 +320,15 @@ class CompiledChecks:
         for c in checks:
             if c.status is not None:
                 allowed = frozenset(c.status)
-                status.append(_Status(allowed, "{" + ", ".join(map(str, sorted(allowed))) + "}"))
+                if c.negate:
+                    allowed = frozenset(ALL_STATUSES) - allowed
+                status.append(_Status(allowed, _status_text(allowed)))
                 status_set = allowed if status_set is None else status_set & allowed
-            elif c.body_contains is not None:
-                shown = (
-                    c.body_contains if len(c.body_contains) <= 40 else c.body_contains[:37] + "..."
-                )
-                others.append(_BodyContains(c.body_contains.encode(), repr(shown)))
+            elif (text := c.text_check) is not None:
+                others.append(_text_check(c, *text))
             elif c.jsonpath is not None:
-                others.append(
-                    _JsonPath(c.jsonpath, compile_matcher(c.jsonpath), c.equals, c.has_equals)
-                )
+                others.append(_JsonPath(c.jsonpath, compile_matcher(c.jsonpath), c.equals,
+                                        c.has_equals, c.negate))
             elif c.max_duration is not None:
                 others.append(_MaxDuration(c.max_duration * 1000.0))
         extractors: list[_Extractor] = []
@@ -308,10 +342,13 @@ class CompiledChecks:
             else:
                 ex = _Extractor(e.var, e.default, header=e.header)
             extractors.append(ex)
-        needs_body = any(not isinstance(c, _MaxDuration) for c in others) or any(
-            x.header is None for x in extractors
+        subjects = {c.subject for c in others if isinstance(c, TextCheck)}
+        needs_body = (
+            any(isinstance(c, _BodyContains | _JsonPath) for c in others)
+            or "body" in subjects
+            or any(x.header is None for x in extractors)
         )
-        needs_headers = any(x.header is not None for x in extractors)
+        needs_headers = any(x.header is not None for x in extractors) or "headers" in subjects
         return cls(
             (*status, *others),
             tuple(extractors),
@@ -320,6 +357,8 @@ class CompiledChecks:
             needs_headers,
             has_view_checks=bool(others or extractors),
             has_extractions=bool(extractors),
+            status_shown="" if status_set is None else _status_text(status_set),
+            needs_url="url" in subjects,
         )
 
     def run(self, view: ResponseView) -> str | None:
@@ -343,3 +382,37 @@ class CompiledChecks:
                     continue
             values[ex.var] = value
         return values, failure
+
+
+def status_ranges(codes: frozenset[int] | set[int] | list[int]) -> list[int | str]:
+    """Codes written compactly: runs of three or more become ``"200-299"``, ``"2xx"``, ``any``."""
+    ordered = sorted(set(codes))
+    if ordered == list(ALL_STATUSES):
+        return ["any"]
+    out: list[int | str] = []
+    i = 0
+    while i < len(ordered):
+        j = i
+        while j + 1 < len(ordered) and ordered[j + 1] == ordered[j] + 1:
+            j += 1
+        low, high = ordered[i], ordered[j]
+        if j - i >= 2:
+            whole = low % 100 == 0 and high == low + 99
+            out.append(f"{low // 100}xx" if whole else f"{low}-{high}")
+        else:
+            out.extend(ordered[i : j + 1])
+        i = j + 1
+    return out
+
+
+def _status_text(codes: frozenset[int]) -> str:
+    return "{" + ", ".join(map(str, status_ranges(codes))) + "}"
+
+
+def _text_check(c: CheckSpec, subject: str, op: str, patterns: Patterns) -> Any:
+    texts = patterns.patterns
+    if subject == "body" and op == "contains" and len(texts) == 1 and not c.negate:
+        shown = texts[0] if len(texts[0]) <= 40 else texts[0][:37] + "..."
+        return _BodyContains(texts[0].encode(), repr(shown))  # the common case: bytes search
+    return TextCheck.compile(subject, op, texts, negate=c.negate, any_of=patterns.any,
+                             full_match=c.full_match)

@@ -1,9 +1,11 @@
 """The load engine of one worker: drives virtual users on one event loop.
 
-It turns a schedule (closed: users over time; open: arrival times) into virtual users,
-flushes a :class:`SecondWindow` every second through ``on_second``, enforces timeouts, and
-stops gracefully: at the end of the load no new request is sent, in-flight ones may finish
-for ``graceful_stop`` seconds, then everything left is cut.
+It runs every population of the scenario (one :class:`Launcher` each turns its schedule,
+closed: users over time, open: arrival times, into virtual users), flushes a
+:class:`SecondWindow` of run totals every second through ``on_second``, enforces timeouts,
+and stops gracefully: at the end of a population's load it starts no new iteration,
+in-flight ones may finish for ``graceful_stop`` seconds, then what is left is cut. The run
+ends when every population has.
 """
 
 from __future__ import annotations
@@ -14,14 +16,15 @@ import logging
 import random
 import ssl
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from intperf import __version__
 from intperf.loadtest.allowlist import ResolvedTarget, TargetPolicy
 from intperf.loadtest.http import Connection, Pool
+from intperf.loadtest.launcher import Launcher
 from intperf.loadtest.plan import CompiledRequest, ExecutionPlan
-from intperf.loadtest.profiles import ClosedSchedule, OpenSchedule, closed_schedule, open_schedule
+from intperf.loadtest.populations import populations, total_max_connections
 from intperf.loadtest.recorder import Recorder
 from intperf.loadtest.request import Origin
 from intperf.loadtest.results import ErrorClass, SecondWindow
@@ -29,12 +32,7 @@ from intperf.loadtest.user import VirtualUser
 
 log = logging.getLogger(__name__)
 
-CONTROL_INTERVAL = 0.05
 SWEEP_INTERVAL = 0.1
-ARRIVAL_LOOKAHEAD = 0.2
-#: Bound on a run whose load has no natural end (iterations without a duration).
-UNBOUNDED_RUN_LIMIT = 24 * 3600.0
-TIMER_SLACK = 0.005
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,7 +63,7 @@ class Engine:
         self._path_limits: dict[Origin, ResolvedTarget] = {}
         """Origins allowed only under URL prefixes: their redirect targets' paths are checked."""
         scenario = plan.scenario
-        self.load = scenario.load
+        self.populations = populations(scenario)
         self.share = share or WorkerShare()
         self.on_second = on_second
         self.start_at_wall = start_at_wall
@@ -74,8 +72,6 @@ class Engine:
         self.recorder = Recorder(list(plan.request_names))
         self.initial_vars: dict[str, str] = {k: str(v) for k, v in scenario.variables.items()}
         self.cookies_enabled: bool = scenario.cookies
-        self.corrected = self.load.is_open
-        """Open model: latency counts from the scheduled (intended) send time."""
         timeouts = scenario.timeouts
         self.connect_timeout = timeouts.connect
         self.read_timeout = timeouts.read
@@ -87,34 +83,40 @@ class Engine:
         )
         self.inflight: set[Connection] = set()
         self.pools: dict[Origin, Pool] = {}
-        self.users: dict[int, VirtualUser] = {}
         self.accepting = True
+        """False once every population's load has ended."""
         self.stopped = False
-        self.exhausted = False
         self.connect_attempts = 0
-        self._uids = itertools.count(self.share.worker, self.share.workers)
-        self._shared_left: int | None = None
-        self.has_shared_iterations = False
-        self._closed: ClosedSchedule | None = None
-        self._open: OpenSchedule | None = None
-        self._arrivals: Iterator[float] | None = None
-        self._next_arrival: float | None = None
-        self._spawned = 0
+        self.uids = itertools.count(self.share.worker, self.share.workers)
+        """User numbers, unique in the run (across populations and workers)."""
         self._duration_override = duration
         self._done: asyncio.Future[None] | None = None
-        self._t0 = 0.0
-        self._planned = UNBOUNDED_RUN_LIMIT
+        self.t0 = 0.0
+        """Loop time of the start of the run."""
         self._second = 0
         self._ssl: ssl.SSLContext | None = None
         self.loop: asyncio.AbstractEventLoop  # set when run() starts
         self.load_seconds = 0.0
-        """How long the load phase lasted (until the schedule ended or the run was stopped)."""
+        """How long the load phase lasted: until the last population's schedule ended, or
+        the run was stopped."""
+        self.launchers: list[Launcher] = [
+            Launcher(self, number, pop,
+                     plan.only_journey if pop.journey is None else plan.journeys[pop.journey],
+                     self.share)
+            for number, pop in enumerate(self.populations)
+        ]
+        """One per population, in the scenario's order."""
 
     # -- public ----------------------------------------------------------------------------
     @property
     def elapsed(self) -> float:
         """Seconds since the load started."""
-        return self.loop.time() - self._t0
+        return self.loop.time() - self.t0
+
+    @property
+    def users(self) -> dict[int, VirtualUser]:
+        """The active virtual users of every population (a snapshot)."""
+        return {uid: vu for launcher in self.launchers for uid, vu in launcher.users.items()}
 
     async def run(self) -> None:
         """Run the load to its end (or until :meth:`stop`)."""
@@ -129,36 +131,14 @@ class Engine:
             delay = self.start_at_wall - time.time()
             if delay > 0:
                 await asyncio.sleep(delay)
-            self._t0 = loop.time() - (time.time() - self.start_at_wall)
+            self.t0 = loop.time() - (time.time() - self.start_at_wall)
         else:
-            self._t0 = loop.time()
+            self.t0 = loop.time()
         self._done = loop.create_future()
-        share = self.share
-        load = self.load
-        if load.is_open:
-            self._open = open_schedule(load, seed=share.seed or 0).for_worker(
-                share.worker, share.workers
-            )
-            self._arrivals = iter(self._open.arrivals())
-            self._next_arrival = next(self._arrivals, None)
-            duration = self._open.duration
-            loop.call_soon(self._schedule_arrivals)
-        else:
-            self._closed = closed_schedule(load).for_worker(share.worker, share.workers)
-            self._shared_left = self._closed.shared_iterations
-            self.has_shared_iterations = self._shared_left is not None
-            duration = self._closed.duration
-            loop.call_soon(self._control)
-        if self._duration_override is not None:
-            duration = self._duration_override
-        if duration is None or duration == float("inf"):
-            duration = UNBOUNDED_RUN_LIMIT
-        # libuv timers have millisecond granularity and fire in the order they were armed:
-        # a little slack keeps an arrival due just before the end from losing to this timer.
-        self._planned = duration
-        loop.call_at(self._t0 + duration + TIMER_SLACK, self._load_ended)
-        loop.call_at(self._t0 + 1.0, self._tick)
-        loop.call_at(self._t0 + SWEEP_INTERVAL, self._sweep)
+        for launcher in self.launchers:
+            launcher.start(self.t0, self._duration_override)
+        loop.call_at(self.t0 + 1.0, self._tick)
+        loop.call_at(self.t0 + SWEEP_INTERVAL, self._sweep)
         try:
             await self._done
         finally:
@@ -169,7 +149,8 @@ class Engine:
         """End the load now (abort criterion, signal); ``hard`` skips the graceful period."""
         if not self.accepting and not hard:
             return
-        self._load_ended()
+        for launcher in self.launchers:
+            launcher.end_load()
         if hard:
             self._hard_stop()
 
@@ -209,105 +190,34 @@ class Engine:
         pool.on_connect_attempt = self._count_connect
         self.pools[origin] = pool
 
-    def take_shared_iteration(self) -> bool:
-        """Claim one of the shared iterations; False when none are left."""
-        if self._shared_left is None:
-            return True
-        if self._shared_left <= 0:
-            self.exhausted = True
-            return False
-        self._shared_left -= 1
-        return True
-
-    def feeder_exhausted(self) -> None:
-        """A queue feeder ran dry: no new users or iterations from now on."""
-        if not self.exhausted:
-            log.info("a queue feeder is exhausted; users finish their current iteration")
-        self.exhausted = True
+    def feeder_exhausted(self, vu: VirtualUser | None = None) -> None:
+        """A queue feeder ran dry for ``vu``: its population (every one when None) starts no
+        new users or iterations from now on."""
+        launchers = self.launchers if vu is None else [vu.pop]
+        for launcher in launchers:
+            if not launcher.exhausted:
+                log.info("a queue feeder is exhausted; users of %r finish their current "
+                         "iteration", launcher.name)
+            launcher.exhausted = True
 
     def user_finished(self, vu: VirtualUser) -> None:
         """Bookkeeping when a virtual user leaves."""
-        if self.users.pop(vu.uid, None) is not None:
+        if vu.pop.users.pop(vu.uid, None) is not None:
             self.recorder.user_finished()
+        if not self.accepting:
+            self._maybe_done()
+
+    def population_ended(self) -> None:
+        """A population's load ended; the run's load ends with the last one."""
+        if any(launcher.accepting for launcher in self.launchers):
+            return
+        self.accepting = False
+        self.load_seconds = max((launcher.load_seconds for launcher in self.launchers),
+                                default=0.0)
         self._maybe_done()
 
-    # -- scheduling ------------------------------------------------------------------------
-    def _spawn(self, *, once: bool, intended: float) -> None:
-        uid = next(self._uids)
-        closed = self._closed
-        iterations = closed.iterations_per_user if closed is not None else None
-        vu = VirtualUser(self, uid, once=once, iterations=iterations)
-        self.users[uid] = vu
-        self._spawned += 1
-        self.recorder.user_started()
-        vu.start_iteration(intended)
-
-    def _control(self) -> None:
-        """Closed model: match active users to the schedule's target every 50 ms."""
-        if not self.accepting:
-            return
-        sched = self._closed
-        assert sched is not None
-        now = self.loop.time()
-        target = sched.target_users(now - self._t0)
-        replace = sched.iterations_per_user is None and sched.shared_iterations is None
-        if not self.exhausted:
-            count = len(self.users) if replace else self._spawned
-            for _ in range(max(0, target - count)):
-                self._spawn(once=False, intended=now)
-                if self._halted():  # the new user may have exhausted a feeder
-                    break
-        excess = len(self.users) - target
-        if excess > 0:
-            # Ramp-down: the newest users leave after their current iteration (as k6 does).
-            candidates = (vu for vu in reversed(list(self.users.values()))
-                          if not vu.stop_requested)
-            for vu in itertools.islice(candidates, excess):
-                vu.stop_requested = True
-        if not replace and self._spawned >= sched.max_users and not self.users:
-            self._load_ended()
-            return
-        if self.exhausted and not self.users:
-            self._load_ended()
-            return
-        self.loop.call_later(CONTROL_INTERVAL, self._control)
-
-    def _halted(self) -> bool:
-        return not self.accepting or self.exhausted
-
-    def _schedule_arrivals(self) -> None:
-        """Open model: arm a timer for every arrival due in the next 200 ms."""
-        if not self.accepting:
-            return
-        horizon = self.loop.time() - self._t0 + ARRIVAL_LOOKAHEAD
-        arrivals = self._arrivals
-        assert arrivals is not None
-        nxt = self._next_arrival
-        t0 = self._t0
-        call_at = self.loop.call_at
-        while nxt is not None and nxt <= horizon:
-            call_at(t0 + nxt, self._arrive, t0 + nxt)
-            nxt = next(arrivals, None)
-        self._next_arrival = nxt
-        if nxt is not None:
-            self.loop.call_later(CONTROL_INTERVAL, self._schedule_arrivals)
-
-    def _arrive(self, at: float) -> None:
-        if not self.accepting or self.exhausted:
-            return
-        if len(self.users) >= self._max_users():
-            # Never silently skipped: counted, and visible in the time series.
-            self.recorder.dropped += 1
-            return
-        self._spawn(once=True, intended=at)
-
-    def _max_users(self) -> int:
-        if self._open is not None:
-            return self._open.max_users  # this worker's exact share
-        return max(1, self.load.max_users // self.share.workers)
-
     def _max_connections(self) -> int | None:
-        m = self.load.max_connections
+        m = total_max_connections(self.populations)
         return None if m is None else max(1, m // self.share.workers)
 
     # -- time ------------------------------------------------------------------------------
@@ -315,7 +225,7 @@ class Engine:
         self._emit(self.recorder.flush(self._second))
         self._second += 1
         if not self.stopped:
-            self.loop.call_at(self._t0 + self._second + 1.0, self._tick)
+            self.loop.call_at(self.t0 + self._second + 1.0, self._tick)
 
     def _emit(self, window: SecondWindow) -> None:
         if self.on_second is not None:
@@ -359,20 +269,8 @@ class Engine:
                     )
         self.loop.call_later(SWEEP_INTERVAL, self._sweep)
 
-    def _load_ended(self) -> None:
-        """No new work from now on; in-flight requests get ``graceful_stop`` to finish."""
-        if not self.accepting:
-            return
-        self.accepting = False
-        self.load_seconds = min(self.loop.time() - self._t0, self._planned)
-        for vu in list(self.users.values()):
-            if vu.timer is not None:  # thinking or pacing: nothing in flight, leave now
-                vu.finish()
-        self.loop.call_later(self.load.graceful_stop, self._hard_stop)
-        self._maybe_done()
-
     def _maybe_done(self) -> None:
-        if not self.accepting and not self.users:
+        if not self.accepting and not any(launcher.users for launcher in self.launchers):
             self._hard_stop()
 
     def _hard_stop(self) -> None:
@@ -380,8 +278,8 @@ class Engine:
             return
         self.stopped = True
         self.accepting = False
-        for vu in list(self.users.values()):
-            vu.cancel()
+        for launcher in self.launchers:
+            launcher.cancel_all()
         done = self._done
         if done is not None and not done.done():
             done.set_result(None)

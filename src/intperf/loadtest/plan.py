@@ -9,19 +9,37 @@ from typing import cast
 
 from intperf.loadtest.checks import CompiledChecks
 from intperf.loadtest.feeders import Feeder
+from intperf.loadtest.flow import STEP_IF, STEP_TX_BEGIN, STEP_TX_END, Branch, TransactionStep
+from intperf.loadtest.groups import GroupStep
 from intperf.loadtest.http import NEED_BODY, NEED_HEADERS, Pool, frame_request
 from intperf.loadtest.request import Origin, RequestTemplate
 from intperf.loadtest.scenario import (
     FeedStep,
+    Journey,
     RequestStep,
     Scenario,
     ThinkStep,
     ThinkTime,
 )
+from intperf.loadtest.scenario import Step as StepSpec
 
 STEP_REQUEST = 0
 STEP_THINK = 1
 STEP_FEED = 2
+# Control steps (groups) are numbered above these: see intperf.loadtest.flow.
+__all__ = [
+    "STEP_FEED",
+    "STEP_IF",
+    "STEP_REQUEST",
+    "STEP_THINK",
+    "STEP_TX_BEGIN",
+    "STEP_TX_END",
+    "CompiledJourney",
+    "CompiledRequest",
+    "ExecutionPlan",
+    "Step",
+    "compile_plan",
+]
 
 
 class CompiledRequest:
@@ -29,6 +47,7 @@ class CompiledRequest:
 
     __slots__ = (
         "checks",
+        "continue_on_failure",
         "follow_redirects",
         "index",
         "name",
@@ -40,6 +59,7 @@ class CompiledRequest:
         "static_head",
         "template",
         "think_time",
+        "track_url",
         "want_body",
         "want_headers",
     )
@@ -53,6 +73,7 @@ class CompiledRequest:
         follow_redirects: bool,
         think_time: ThinkTime | None,
         cookies: bool,
+        continue_on_failure: bool = False,
     ) -> None:
         self.template = template
         self.checks = checks
@@ -61,6 +82,10 @@ class CompiledRequest:
         self.origin: Origin = template.origin
         self.follow_redirects = follow_redirects
         self.think_time = think_time
+        self.continue_on_failure = continue_on_failure
+        """A failure does not end the iteration (``on_failure: continue``)."""
+        self.track_url = follow_redirects or checks.needs_url
+        """The user keeps the URL it requests (redirects, ``url_*`` checks)."""
         # Bodies may be gzip-encoded: reading one needs Content-Encoding. Cookies do not
         # need header callbacks: the connection sniffs Set-Cookie from the raw bytes.
         self.want_body = checks.needs_body
@@ -134,37 +159,9 @@ def compile_plan(
     journeys: list[CompiledJourney] = []
     for journey in scenario.journeys:
         steps: list[Step] = []
-        for step in journey.steps:
-            if isinstance(step, RequestStep):
-                spec = step.request
-                template = RequestTemplate.compile(spec, scenario)
-                if template.name not in names:
-                    names.append(template.name)
-                origins.setdefault(template.origin, None)
-                checks = CompiledChecks.compile(spec.checks, spec.extract)
-                follow = (
-                    spec.follow_redirects
-                    if spec.follow_redirects is not None
-                    else scenario.follow_redirects
-                )
-                think = spec.think_time if spec.think_time is not None else journey.think_time
-                steps.append(
-                    (
-                        STEP_REQUEST,
-                        CompiledRequest(
-                            template,
-                            checks,
-                            names.index(template.name),
-                            follow_redirects=follow,
-                            think_time=think,
-                            cookies=scenario.cookies,
-                        ),
-                    )
-                )
-            elif isinstance(step, ThinkStep):
-                steps.append((STEP_THINK, step.think))
-            elif isinstance(step, FeedStep):
-                steps.append((STEP_FEED, feeders[step.feed]))
+        _StepCompiler(scenario, journey, names, origins, feeders).compile(
+            journey.steps, steps, continue_on_failure=False
+        )
         journeys.append(CompiledJourney(journey.name, steps, journey.pacing))
     cumulative: list[float] = []
     total = 0.0
@@ -173,3 +170,83 @@ def compile_plan(
         cumulative.append(total)
     only = journeys[0] if len(journeys) == 1 else None
     return ExecutionPlan(scenario, journeys, cumulative, names, list(origins), feeders, only)
+
+
+@dataclass(slots=True)
+class _StepCompiler:
+    """Turns a journey's steps into the flat list the virtual user walks.
+
+    A group becomes ``[IF] [TX_BEGIN] (IF before each step)? steps... [TX_END]`` with the
+    ``IF`` jumping past the group (or, re-checked inside a transaction, to its ``TX_END``).
+    """
+
+    scenario: Scenario
+    journey: Journey
+    names: list[str]
+    origins: dict[Origin, None]
+    feeders: dict[str, Feeder]
+
+    def intern(self, name: str) -> int:
+        if name not in self.names:
+            self.names.append(name)
+        return self.names.index(name)
+
+    def compile(
+        self, specs: list[StepSpec], out: list[Step], *, continue_on_failure: bool
+    ) -> None:
+        for step in specs:
+            if isinstance(step, RequestStep):
+                out.append((STEP_REQUEST, self.request(step, continue_on_failure)))
+            elif isinstance(step, ThinkStep):
+                out.append((STEP_THINK, step.think))
+            elif isinstance(step, FeedStep):
+                out.append((STEP_FEED, self.feeders[step.feed]))
+            elif isinstance(step, GroupStep):
+                self.group(step, out, continue_on_failure)
+
+    def request(self, step: RequestStep, inherited: bool) -> CompiledRequest:
+        spec = step.request
+        scenario = self.scenario
+        template = RequestTemplate.compile(spec, scenario)
+        index = self.intern(template.name)
+        self.origins.setdefault(template.origin, None)
+        follow = (
+            spec.follow_redirects if spec.follow_redirects is not None
+            else scenario.follow_redirects
+        )
+        return CompiledRequest(
+            template,
+            CompiledChecks.compile(spec.checks, spec.extract),
+            index,
+            follow_redirects=follow,
+            think_time=spec.think_time if spec.think_time is not None else self.journey.think_time,
+            cookies=scenario.cookies,
+            continue_on_failure=(
+                inherited if spec.on_failure is None else spec.on_failure == "continue"
+            ),
+        )
+
+    def group(self, step: GroupStep, out: list[Step], inherited: bool) -> None:
+        g = step.group
+        cont = inherited if g.on_failure is None else g.on_failure == "continue"
+        condition = g.compiled_condition
+        entry = len(out)
+        if condition is not None:
+            out.append((STEP_IF, None))  # patched below, once the end is known
+        if g.transaction is not None:
+            assert g.name is not None  # validated: a transaction has a name
+            tx = TransactionStep(self.intern(g.name), g.name, g.transaction.include_think_time)
+            out.append((STEP_TX_BEGIN, tx))
+        rechecks: list[int] = []
+        for k, child in enumerate(g.steps):
+            if g.if_each_step and k > 0:
+                rechecks.append(len(out))
+                out.append((STEP_IF, None))
+            self.compile([child], out, continue_on_failure=cont)
+        inner_end = len(out)
+        if g.transaction is not None:
+            out.append((STEP_TX_END, None))
+        if condition is not None:
+            out[entry] = (STEP_IF, Branch(condition, len(out)))
+            for at in rechecks:
+                out[at] = (STEP_IF, Branch(condition, inner_end))

@@ -25,11 +25,11 @@ from typing import Any, Literal
 import uvloop
 
 from intperf.errors import IntperfError, RunInterruptedError, TargetUnreachableError
+from intperf.loadtest import populations
 from intperf.loadtest.allowlist import ResolvedTarget, TargetPolicy
 from intperf.loadtest.criteria import Criterion, CriterionResult, breached_now, evaluate_all
 from intperf.loadtest.engine import Engine, WorkerShare, check_plan
 from intperf.loadtest.plan import ExecutionPlan, compile_plan
-from intperf.loadtest.profiles import closed_schedule, open_schedule
 from intperf.loadtest.request import Origin
 from intperf.loadtest.results import RequestWindow, SecondWindow, TimeSeries
 from intperf.loadtest.scenario import Scenario
@@ -74,10 +74,9 @@ class RunOutcome:
 
 
 def planned_duration(scenario: Scenario) -> float | None:
-    """Length of the load phase as scheduled, or None when it ends by iterations."""
-    load = scenario.load
-    d = open_schedule(load).duration if load.is_open else closed_schedule(load).duration
-    return None if d is None or d == float("inf") else float(d)
+    """Length of the load phase as scheduled (until the last population ends, start delays
+    included), or None when iterations end a population."""
+    return populations.planned_duration(scenario)
 
 
 def preflight(

@@ -28,9 +28,10 @@ from pydantic import (
 )
 
 from intperf.errors import ScenarioError
-from intperf.loadtest.checks import compile_jsonpath
 from intperf.loadtest.feeders import Strategy
 from intperf.loadtest.fields import STRICT, Duration
+from intperf.loadtest.groups import GroupSpec, GroupStep, OnFailure
+from intperf.loadtest.populations import population_problems
 from intperf.loadtest.request import (
     RequestTemplateError,
     header_name_problem,
@@ -38,6 +39,7 @@ from intperf.loadtest.request import (
     path_problem,
     split_url,
 )
+from intperf.loadtest.scenario_checks import CheckSpec, JsonPath
 from intperf.loadtest.scenario_problems import (
     body_conflict,
     cross_check,
@@ -61,6 +63,8 @@ __all__ = [
     "FeedStep",
     "FeederSpec",
     "Gaussian",
+    "GroupSpec",
+    "GroupStep",
     "Journey",
     "RequestSpec",
     "RequestStep",
@@ -141,20 +145,6 @@ def _method(v: str) -> str:
     )
 
 
-def _jsonpath(v: str) -> str:
-    compile_jsonpath(v)
-    return v
-
-
-def _status(v: list[int]) -> list[int]:
-    if not v:
-        raise ValueError("give at least one status code, e.g. [200]")
-    bad = [s for s in v if not 100 <= s <= 599]
-    if bad:
-        raise ValueError(f"{', '.join(map(str, bad))}: HTTP status codes are 100-599")
-    return v
-
-
 def _base_url(v: str) -> str:
     if "${" in v:
         raise ValueError(f"base_url {v!r} cannot hold variables")
@@ -182,10 +172,6 @@ HeaderValue = Annotated[
     _problem_check(header_value_problem),
 ]
 Method = Annotated[str, AfterValidator(_method)]
-JsonPath = Annotated[str, AfterValidator(_jsonpath)]
-StatusList = Annotated[
-    list[int], BeforeValidator(lambda v: [v] if isinstance(v, int) else v), AfterValidator(_status)
-]
 BaseUrl = Annotated[str, AfterValidator(_base_url)]
 PathText = Annotated[str, AfterValidator(_template), _problem_check(path_problem)]
 
@@ -315,39 +301,6 @@ class Extraction(BaseModel):
         return 1 if self.regex is not None and re.compile(self.regex).groups else 0
 
 
-class CheckSpec(BaseModel):
-    """One assertion on a response: status, body_contains, jsonpath (+ equals) or max_duration."""
-
-    model_config = STRICT
-    status: StatusList | None = None
-    body_contains: Annotated[Text, AfterValidator(_non_empty)] | None = None
-    jsonpath: JsonPath | None = None
-    equals: Any = None
-    """Compared with the JSON value at ``jsonpath``; without ``equals`` the path must match."""
-    max_duration: Duration | None = None
-
-    @model_validator(mode="after")
-    def _one(self) -> CheckSpec:
-        given = [
-            k
-            for k in ("status", "body_contains", "jsonpath", "max_duration")
-            if getattr(self, k) is not None
-        ]
-        if self.has_equals and self.jsonpath is None:
-            raise ValueError("'equals' needs a 'jsonpath' to compare")
-        if len(given) != 1:
-            raise ValueError(
-                "a check needs exactly one of 'status', 'body_contains', 'jsonpath' "
-                f"(with 'equals'), 'max_duration'; got {', '.join(given) or 'none'}"
-            )
-        return self
-
-    @property
-    def has_equals(self) -> bool:
-        """True when ``equals`` was given (``equals: null`` compares with JSON null)."""
-        return "equals" in self.model_fields_set
-
-
 class RequestSpec(BaseModel):
     """One HTTP request of a journey."""
 
@@ -365,6 +318,9 @@ class RequestSpec(BaseModel):
     think_time: ThinkTime | None = None
     follow_redirects: bool | None = None
     """None: the scenario's ``follow_redirects``."""
+    on_failure: OnFailure | None = None
+    """``continue``: a failure of this request does not end the iteration (None: inherited
+    from the enclosing groups, else ``end_iteration``)."""
 
     @model_validator(mode="before")
     @classmethod
@@ -432,24 +388,33 @@ class FeedStep(BaseModel):
 def _step_kind(v: Any) -> str | None:
     if isinstance(v, dict):
         return step_kind(v)
-    kinds: dict[type, str] = {RequestStep: "request", ThinkStep: "think", FeedStep: "feed"}
+    kinds: dict[type, str] = {
+        RequestStep: "request", ThinkStep: "think", FeedStep: "feed", GroupStep: "group"
+    }
     return kinds.get(type(v))
 
 
 Step = Annotated[
     Annotated[RequestStep, Tag("request")]
     | Annotated[ThinkStep, Tag("think")]
-    | Annotated[FeedStep, Tag("feed")],
+    | Annotated[FeedStep, Tag("feed")]
+    | Annotated[GroupStep, Tag("group")],
     Discriminator(
         _step_kind,
         custom_error_type="step_kind",
-        custom_error_message="a step must have exactly one of 'request', 'think', 'feed'",
+        custom_error_message="a step must have exactly one of 'request', 'think', 'feed', 'group'",
     ),
 ]
+GroupSpec.model_rebuild(_types_namespace={"Step": Step})
+GroupStep.model_rebuild()
 
 
 class Journey(BaseModel):
-    """A sequence of steps a virtual user runs per iteration, chosen by weight."""
+    """A sequence of steps a virtual user runs per iteration, chosen by weight.
+
+    With its own ``load`` the journey is a population of its own: its users run only it
+    (then every journey has a load and the scenario none, see docs/workload.md).
+    """
 
     model_config = STRICT
     name: NonEmpty
@@ -458,6 +423,8 @@ class Journey(BaseModel):
     """Minimum duration of one iteration (the user waits out the rest)."""
     think_time: ThinkTime | None = None
     """Default pause after each request of this journey."""
+    load: LoadSpec | None = None
+    """This journey's own population (None: the scenario's ``load`` drives all journeys)."""
     steps: Annotated[list[Step], Field(min_length=1)]
 
 
@@ -540,6 +507,7 @@ def validate_scenario(
     except ValidationError as e:
         problems += [(f"{source}:{loc}", msg) for loc, msg in translate(e, data, Scenario)]
     problems += [(f"{source}:{loc}", msg) for loc, msg in cross_check(data, base_dir, read_feeders)]
+    problems += [(f"{source}:{loc}", msg) for loc, msg in population_problems(data)]
     if problems or scenario is None:
         raise ScenarioError(source, list(dict.fromkeys(problems)))
     return scenario

@@ -32,7 +32,7 @@ __all__ = [
     "translate",
 ]
 
-STEP_KINDS = ("request", "think", "feed")
+STEP_KINDS = ("request", "think", "feed", "group")
 _HIDDEN_KEYS = ("source", "base_dir")  # model fields that are not document keys
 _BUILTINS_TEXT = "uuid, randomInt(a,b), timestamp, userId, iteration"
 
@@ -144,6 +144,9 @@ def _walk(
 
 
 def _keys_of(model: Any) -> list[str]:
+    options = _members(_unwrap(model))
+    if options is not None and len(options) == 1:  # an optional section: ``X | None``
+        model = _unwrap(options[0])
     if isinstance(model, type) and issubclass(model, BaseModel):
         keys = [f.alias or n for n, f in model.model_fields.items()]
         return [k for k in keys if k not in _HIDDEN_KEYS]
@@ -224,7 +227,7 @@ def _message(err: Any, shown: list[str | int], root: type[BaseModel]) -> str:
         return str(ctx.get("error", err["msg"]))
     if etype == "step_kind":
         found = [k for k in value if k in STEP_KINDS] if isinstance(value, dict) else []
-        base = "a step must have exactly one of 'request', 'think', 'feed'"
+        base = "a step must have exactly one of 'request', 'think', 'feed', 'group'"
         if len(found) > 1:
             both = " and ".join(map(repr, found))
             return f"{base}; got {both} in one step (make them separate steps)"
@@ -285,6 +288,46 @@ def _request_sites(
             yield from _string_sites(req[key], (*at, key))
 
 
+def _check_steps(
+    steps: Any,
+    at_steps: tuple[str | int, ...],
+    columns: dict[str, frozenset[str] | None],
+    fed: set[str],
+    known: set[str],
+    sites: list[tuple[tuple[str | int, ...], str]],
+) -> Iterator[tuple[str, str]]:
+    """Feeder references, extracted names and text sites of ``steps`` (groups recursively)."""
+    for k, step in enumerate(steps if isinstance(steps, list) else []):
+        at = (*at_steps, k)
+        kind = step_kind(step)
+        if kind == "feed" and isinstance(step["feed"], str):
+            feeder = step["feed"]
+            fed.add(feeder)
+            if feeder not in columns:
+                declared = ", ".join(columns) or "none; declare them under 'feeders'"
+                yield (
+                    _fmt((*at, "feed")),
+                    f"unknown feeder {feeder!r}{did_you_mean(feeder, columns)} "
+                    f"(declared feeders: {declared})",
+                )
+        elif kind == "request" and isinstance(step["request"], dict):
+            req = step["request"]
+            if conflict := body_conflict(req):
+                yield _fmt((*at, "request")), conflict
+            sites += _request_sites(req, (*at, "request"))
+            extracts = req.get("extract")
+            for ex in extracts if isinstance(extracts, list) else []:
+                if isinstance(ex, dict) and isinstance(ex.get("var"), str):
+                    known.add(ex["var"])
+        elif kind == "group" and isinstance(step["group"], dict):
+            group = step["group"]
+            if isinstance(group.get("if"), str):
+                sites.append(((*at, "group", "if"), group["if"]))
+            yield from _check_steps(
+                group.get("steps"), (*at, "group", "steps"), columns, fed, known, sites
+            )
+
+
 def cross_check(
     doc: dict[str, Any], base_dir: Path, read_feeders: bool
 ) -> Iterator[tuple[str, str]]:
@@ -319,28 +362,7 @@ def cross_check(
                 )
             names.setdefault(name, j)
         steps = journey.get("steps")
-        for k, step in enumerate(steps if isinstance(steps, list) else []):
-            at = ("journeys", j, "steps", k)
-            kind = step_kind(step)
-            if kind == "feed" and isinstance(step["feed"], str):
-                feeder = step["feed"]
-                fed.add(feeder)
-                if feeder not in columns:
-                    declared = ", ".join(columns) or "none; declare them under 'feeders'"
-                    yield (
-                        _fmt((*at, "feed")),
-                        f"unknown feeder {feeder!r}{did_you_mean(feeder, columns)} "
-                        f"(declared feeders: {declared})",
-                    )
-            elif kind == "request" and isinstance(step["request"], dict):
-                req = step["request"]
-                if conflict := body_conflict(req):
-                    yield _fmt((*at, "request")), conflict
-                sites += _request_sites(req, (*at, "request"))
-                extracts = req.get("extract")
-                for ex in extracts if isinstance(extracts, list) else []:
-                    if isinstance(ex, dict) and isinstance(ex.get("var"), str):
-                        known.add(ex["var"])
+        yield from _check_steps(steps, ("journeys", j, "steps"), columns, fed, known, sites)
     for f in fed:
         if f not in columns:  # reported above; a close match is probably what was meant
             f = next(iter(difflib.get_close_matches(f, list(columns), n=1, cutoff=0.6)), f)

@@ -3,7 +3,8 @@
 No coroutine per user or per request: a response callback records the measurement, runs
 checks and extraction, and writes the next request or arms a think-time timer.
 A failed request ends the iteration (later steps usually depend on it); the user then
-starts its next iteration, as Locust does when a task raises.
+starts its next iteration, as Locust does when a task raises. A request with
+``on_failure: continue`` lets the iteration go on (JMeter's default).
 """
 
 from __future__ import annotations
@@ -22,6 +23,14 @@ from intperf.errors import (
 )
 from intperf.loadtest.checks import ResponseView
 from intperf.loadtest.feeders import Feeder
+from intperf.loadtest.flow import (
+    STEP_IF,
+    OpenTransaction,
+    abandon,
+    count_request,
+    exclude_pause,
+    run_control,
+)
 from intperf.loadtest.http import Connection, Headers, frame_request
 from intperf.loadtest.plan import STEP_FEED, STEP_REQUEST, CompiledJourney, CompiledRequest
 from intperf.loadtest.request import Origin, origin_of
@@ -31,6 +40,7 @@ from intperf.loadtest.templating import BuiltinContext
 
 if TYPE_CHECKING:
     from intperf.loadtest.engine import Engine
+    from intperf.loadtest.launcher import Launcher
 
 # Measurements use the monotonic clock at full resolution: uvloop's loop.time() is the same
 # CLOCK_MONOTONIC but cached per loop iteration and rounded to milliseconds.
@@ -56,23 +66,31 @@ class VirtualUser:
         "iteration_start",
         "iterations_left",
         "journey",
+        "last_ok",
         "nout",
         "once",
         "origin",
+        "paused_at",
+        "pop",
         "redirects",
         "req",
         "sent_at",
         "step",
         "stop_requested",
         "timer",
+        "txs",
         "uid",
         "url",
         "vars",
         "waiting",
     )
 
-    def __init__(self, engine: Engine, uid: int, *, once: bool, iterations: int | None) -> None:
+    def __init__(
+        self, engine: Engine, uid: int, *, once: bool, iterations: int | None, pop: Launcher
+    ) -> None:
         self.engine = engine
+        self.pop = pop
+        """The population this user belongs to (its journey, schedule and end)."""
         self.uid = uid
         self.once = once
         self.iterations_left = iterations
@@ -97,23 +115,28 @@ class VirtualUser:
         self.timer: asyncio.TimerHandle | None = None
         self.stop_requested = False
         self.active = True
+        self.last_ok = True
+        """Did the previous request succeed (``last_ok`` in conditions; JMeter starts true)."""
+        self.txs: list[OpenTransaction] = []
+        """Transactions (groups) in progress, innermost last."""
+        self.paused_at = 0.0
 
     # -- iterations ------------------------------------------------------------------------
     def start_iteration(self, intended: float) -> None:
-        """Begin one pass through a journey chosen by weight."""
+        """Begin one pass through the population's journey (or one chosen by weight)."""
         engine = self.engine
+        pop = self.pop
         self.timer = None
-        if not engine.accepting or self.stop_requested:
+        if not pop.accepting or self.stop_requested:
             self.finish()
             return
-        if engine.has_shared_iterations and not engine.take_shared_iteration():
+        if pop.has_shared_iterations and not pop.take_shared_iteration():
             self.finish()
             return
-        plan = engine.plan
-        self.journey = plan.only_journey or plan.pick_journey(engine.rng)
+        self.journey = pop.journey or engine.plan.pick_journey(engine.rng)
         self.step = 0
         self.iteration_start = intended
-        self.intended = intended if engine.corrected else _clock()
+        self.intended = intended if pop.corrected else _clock()
         self.ctx.iteration += 1
         self.advance()
 
@@ -127,7 +150,7 @@ class VirtualUser:
         engine.recorder.iterations += 1
         if self.iterations_left is not None:
             self.iterations_left -= 1
-        if self.once or not engine.accepting or self.stop_requested or self.iterations_left == 0:
+        if self.once or not self.pop.accepting or self.stop_requested or self.iterations_left == 0:
             self.finish()
             return
         journey = self.journey
@@ -165,9 +188,12 @@ class VirtualUser:
                 try:
                     self.vars.update(cast(Feeder, payload).next())
                 except FeederExhaustedError:
-                    self.engine.feeder_exhausted()
+                    self.engine.feeder_exhausted(self)
                     self.finish()
                     return
+                continue
+            if kind >= STEP_IF:  # a group's branch or transaction (never without groups)
+                run_control(self, kind, payload)
                 continue
             self.pause(cast(ThinkTime, payload).sample(self.engine.rng))
             return
@@ -180,17 +206,22 @@ class VirtualUser:
             self.advance()
             return
         # The precise clock, not loop.time(): uvloop's is cached per iteration in whole ms.
-        at = _clock() + seconds
+        now = _clock()
+        at = now + seconds
         self.intended = at
+        if self.txs:
+            self.paused_at = now
         self.timer = self.engine.loop.call_at(at, self._wake)
 
     def _wake(self) -> None:
         self.timer = None
-        engine = self.engine
-        if not engine.accepting:
+        pop = self.pop
+        if not pop.accepting:
             self.finish()
             return
-        if not engine.corrected:
+        if self.txs:
+            exclude_pause(self.txs, _clock() - self.paused_at)
+        if not pop.corrected:
             # Closed model: users wait for each other by design, so latency counts from
             # the actual send; only an open model's schedule defines intended send times.
             self.intended = _clock()
@@ -209,12 +240,12 @@ class VirtualUser:
                 head, body = req.template.render(self.vars, self.ctx)
             except IntperfError as exc:
                 self.engine.recorder.fail(req.index, ErrorClass.OTHER, str(exc), None, None, 0, 0)
-                self.end_iteration()
+                self._failed(req, ErrorClass.OTHER, from_io=False)
                 return
         self.head = head
         self.body = body
         self.origin = req.origin
-        if req.follow_redirects:
+        if req.track_url:
             self.url = req.origin.url + head.split(b" ", 2)[1].decode("latin-1")
         self._acquire(req)
 
@@ -232,6 +263,9 @@ class VirtualUser:
         engine = self.engine
         now = _clock()
         if self.waiting:
+            if not self.active:  # cut while waiting or connecting (Launcher.cut): not ours
+                conn.pool.release(conn)
+                return
             # Waited for a free connection: service time starts now, latency does not.
             self.sent_at = now
             self.waiting = False
@@ -286,9 +320,9 @@ class VirtualUser:
                 if status >= 400
                 else ErrorClass.CHECK_FAILED
             )
-            failure = (cls, f"status {status} not in {{{', '.join(map(str, sorted(status_set)))}}}")
+            failure = (cls, f"status {status} not in {checks.status_shown}")
         if failure is None and checks.has_view_checks:
-            view = ResponseView(status, headers or [], body or b"", service)
+            view = ResponseView(status, headers or [], body or b"", service, self.url)
             msg = checks.run(view)
             if msg is None and checks.has_extractions:
                 values, msg = checks.extract(view)
@@ -298,6 +332,9 @@ class VirtualUser:
         rec = engine.recorder
         if failure is None:
             rec.ok(req.index, latency, service, nbytes, nout)
+            self.last_ok = True
+            if self.txs:
+                count_request(self.txs, None)
             think = req.think_time
             if think is not None:
                 self.pause(think.sample(engine.rng))
@@ -306,18 +343,41 @@ class VirtualUser:
                 self.advance()
         else:
             rec.fail(req.index, failure[0], failure[1], latency, service, nbytes, nout)
-            self.end_iteration(from_io=True)
+            self._failed(req, failure[0], from_io=True)
+
+    def _failed(self, req: CompiledRequest, cls: ErrorClass, *, from_io: bool) -> None:
+        """A request failed (and was recorded): end the iteration, or go on (on_failure)."""
+        self.last_ok = False
+        txs = self.txs
+        if txs:
+            count_request(txs, cls)
+        if not req.continue_on_failure:
+            if txs:
+                abandon(txs, self.engine.recorder)
+            self.end_iteration(from_io=from_io)
+            return
+        if not from_io:
+            # A synchronous failure (rendering): go through the loop so steps cannot recurse.
+            self.paused_at = _clock()  # _wake leaves this (tiny) wait out of transactions
+            self.timer = self.engine.loop.call_soon(self._wake)  # type: ignore[assignment]
+            return
+        think = req.think_time
+        if think is not None:
+            self.pause(think.sample(self.engine.rng))
+        else:
+            self.intended = _clock()
+            self.advance()
 
     def on_error(self, cls: ErrorClass, message: str) -> None:
         """The request failed without a response."""
         self.conn = None
         engine = self.engine
-        if engine.stopped:
+        if engine.stopped or not self.active:
             return
         req = self.req
         assert req is not None
         engine.recorder.fail(req.index, cls, message, None, None, 0, 0)
-        self.end_iteration(from_io=True)
+        self._failed(req, cls, from_io=True)
 
     def cancel(self) -> None:
         """Hard stop: drop the in-flight request and any timer."""
@@ -395,7 +455,7 @@ class VirtualUser:
         return True
 
     def _redirect_failed(self, message: str) -> None:
-        """The redirect cannot be followed: this request fails and the iteration ends."""
+        """The redirect cannot be followed: this request fails (and the iteration ends)."""
         now = _clock()
         req = cast(CompiledRequest, self.req)
         self.engine.recorder.fail(
@@ -407,4 +467,4 @@ class VirtualUser:
             0,
             self.nout,
         )
-        self.end_iteration(from_io=True)
+        self._failed(req, ErrorClass.OTHER, from_io=True)

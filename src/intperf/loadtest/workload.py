@@ -95,6 +95,7 @@ class LoadSpec(BaseModel):
     ``ramping_arrival_rate``; each arrival is a new user running one journey. ``max_users``
     caps concurrent users in either model; an arrival beyond the cap is counted as dropped.
     ``max_connections`` caps connections per origin (requests then wait for one).
+    ``start_after`` shifts the whole schedule (several populations start at different times).
     """
 
     model_config = STRICT
@@ -112,6 +113,9 @@ class LoadSpec(BaseModel):
     max_connections: Annotated[int, Field(ge=1)] | None = None
     graceful_stop: Duration = 5.0
     """How long in-flight iterations may finish after the load ends before they are cut."""
+    start_after: Duration = 0.0
+    """Delay from the start of the run to the start of this load (k6 ``startTime``, JMeter's
+    thread-group start-up delay); the whole schedule is shifted by it."""
 
     @model_validator(mode="after")
     def _one_model(self) -> LoadSpec:

@@ -33,7 +33,7 @@ TOP_MESSAGES = 10
 MAX_POINTS = 1200
 _STEPS = (1, 2, 5, 10, 15, 30, 60, 120, 300, 600, 900, 1800, 3600)
 
-RunModel = Literal["open", "closed"]
+RunModel = Literal["open", "closed", "mixed"]
 RunStatus = Literal["passed", "failed", "aborted", "interrupted", "error"]
 
 REDACTED = "[redacted]"

@@ -22,6 +22,7 @@ from intperf.config import Settings
 from intperf.errors import IntperfError
 from intperf.loadtest.allowlist import TargetPolicy
 from intperf.loadtest.criteria import DEFAULT_CRITERIA, parse_all
+from intperf.loadtest.populations import run_model
 from intperf.loadtest.results import RequestWindow
 from intperf.loadtest.runner import LoadTest, Progress
 from intperf.reports import criteria_dicts, write_reports
@@ -136,7 +137,7 @@ def _run(settings: Settings, runs: RunRepository, run_id: str, pipe: PipeEnd | N
     status: RunStatus = outcome.verdict
     info = RunInfo(
         run_id=run_id, scenario=scenario.name, scenario_source=scenario.source,
-        base_url=scenario.base_url or "", model=scenario.load.model,
+        base_url=scenario.base_url or "", model=run_model(scenario),
         started_at=outcome.started_at, ended_at=outcome.ended_at,
         duration_s=outcome.duration_s, processes=outcome.processes, status=status,
         abort_reason=outcome.abort_reason, intperf_version=__version__,

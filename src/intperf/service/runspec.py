@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import re
 import tempfile
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -19,6 +20,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from intperf.config import Settings
 from intperf.errors import UsageError
 from intperf.loadtest.fields import Duration
+from intperf.loadtest.populations import populations
 from intperf.loadtest.scenario import Scenario, bundled_scenarios, load_scenario, validate_scenario
 from intperf.loadtest.workload import LoadSpec
 
@@ -111,16 +113,11 @@ def build_jmeter_scenario(req: JMeterTestRequest, settings: Settings,
         translation = translate_plan(plan, data_dir=data_dir or Path(tmp), data_root=plan_dir)
         doc = {**translation.scenario, "name": path.stem}
         scenario = validate_scenario(doc, source=str(path), base_dir=path.parent)
-    try:
-        spec = LoadSpec.model_validate(scenario.load.model_dump(by_alias=True,
-                                                                exclude_none=True))
-    except ValueError as exc:
-        raise UsageError(f"load: {exc}") from None
-    _check_limits(spec, settings)
+    _check_limits([p.load for p in populations(scenario)], settings)
     base_url = req.base_url or scenario.base_url or settings.performance.testing.gatling.base_url
     if not base_url.startswith(("http://", "https://")):
         raise UsageError(f"baseUrl: {base_url!r} is not an http:// or https:// URL")
-    return scenario.model_copy(update={"load": spec, "base_url": base_url.rstrip("/")})
+    return scenario.model_copy(update={"base_url": base_url.rstrip("/")})
 
 
 def resolve_scenario(ref: str | dict[str, Any], scenario_dir: Path) -> Scenario:
@@ -147,15 +144,21 @@ def resolve_scenario(ref: str | dict[str, Any], scenario_dir: Path) -> Scenario:
 
 
 def build_scenario(req: LoadTestRequest, settings: Settings) -> Scenario:
-    """The scenario to run for ``req``: overrides applied, limits enforced (UsageError)."""
+    """The scenario to run for ``req``: overrides applied, limits enforced (UsageError).
+
+    For a scenario whose journeys have their own loads (several populations), ``duration``
+    holds every population for that long; the other load overrides are refused.
+    """
     limits = settings.intperf.limits
     scenario = resolve_scenario(req.scenario, Path(settings.intperf.scenario_dir))
+    if any(j.load is not None for j in scenario.journeys):
+        return _with_base_url(_populations_request(scenario, req, settings), req, settings)
     load = scenario.load.model_dump(by_alias=True, exclude_none=True)
     users = req.users
     if req.rate is not None:
         if req.rate > limits.max_rate:
             raise UsageError(f"rate: {req.rate:g}/s is over the limit of {limits.max_rate:g}/s")
-        kept = ("max_users", "max_connections")
+        kept = ("max_users", "max_connections", "start_after")
         keep: dict[str, Any] = {k: load[k] for k in kept if k in load}
         load = {**keep, "constant_arrival_rate": {
             "rate": req.rate, "duration": req.duration or scenario.load.duration or 60.0}}
@@ -174,37 +177,82 @@ def build_scenario(req: LoadTestRequest, settings: Settings) -> Scenario:
                               {"duration": hold, "target": users}]
         else:
             load.update(users=users, ramp_up=ramp, duration=hold)
+    spec = _spec(load, "load")
+    _check_limits([spec], settings)
+    return _with_base_url(scenario.model_copy(update={"load": spec}), req, settings)
+
+
+def _spec(load: dict[str, Any], where: str) -> LoadSpec:
     try:
-        spec = LoadSpec.model_validate(load)
+        return LoadSpec.model_validate(load)
     except ValueError as exc:
-        raise UsageError(f"load: {exc}") from None
-    _check_limits(spec, settings)
-    update: dict[str, Any] = {"load": spec}
+        raise UsageError(f"{where}: {exc}") from None
+
+
+def _with_base_url(scenario: Scenario, req: LoadTestRequest, settings: Settings) -> Scenario:
     base_url = req.base_url or scenario.base_url or settings.performance.testing.gatling.base_url
     if not base_url.startswith(("http://", "https://")):
         raise UsageError(f"baseUrl: {base_url!r} is not an http:// or https:// URL")
-    update["base_url"] = base_url.rstrip("/")
-    return scenario.model_copy(update=update)
+    return scenario.model_copy(update={"base_url": base_url.rstrip("/")})
 
 
-def _check_limits(spec: LoadSpec, settings: Settings) -> None:
+def _populations_request(scenario: Scenario, req: LoadTestRequest,
+                         settings: Settings) -> Scenario:
+    """``req`` applied to a scenario of several populations (journeys with their own load)."""
+    refused = [name for name, given in (("users", req.users is not None),
+                                        ("rampUp", req.ramp_up is not None),
+                                        ("rate", req.rate is not None),
+                                        ("testType", req.test_type == "GATLING")) if given]
+    if refused:
+        names = ", ".join(repr(j.name) for j in scenario.journeys)
+        raise UsageError(f"{refused[0]}: the scenario runs {len(scenario.journeys)} populations "
+                         f"(journeys {names} each have their own load); only 'duration' "
+                         "applies to them (to every population)")
+    journeys = []
+    for i, j in enumerate(scenario.journeys):
+        assert j.load is not None  # every journey has one (validated)
+        load = j.load.model_dump(by_alias=True, exclude_none=True)
+        if req.duration is not None:
+            if "constant_arrival_rate" in load:
+                load["constant_arrival_rate"]["duration"] = req.duration
+            elif not j.load.is_open and "stages" not in load:
+                load["duration"] = req.duration
+            else:
+                raise UsageError(f"duration: journey {j.name!r} has a load shaped by stages or "
+                                 "injection steps; its duration cannot be overridden")
+        journeys.append(j.model_copy(update={"load": _spec(load, f"journeys[{i}].load")}))
+    _check_limits([j.load for j in journeys if j.load is not None], settings)
+    return scenario.model_copy(update={"journeys": journeys})
+
+
+def _check_limits(specs: Sequence[LoadSpec], settings: Settings) -> None:
+    """Every population's load, together, within the service's limits (UsageError)."""
     from intperf.loadtest.profiles import closed_schedule, open_schedule
 
     limits = settings.intperf.limits
     max_users = min(limits.max_users, settings.performance.testing.gatling.max_users)
-    if spec.is_open:
-        sched = open_schedule(spec)
-        duration = sched.duration
-        if spec.max_users > max_users:
-            raise UsageError(f"users: at most {max_users} concurrent users are allowed here "
-                             f"(max_users {spec.max_users})")
-        if duration > 0 and sched.expected_count() / duration > limits.max_rate:
-            raise UsageError(f"rate: over the limit of {limits.max_rate:g} arrivals/s")
-    else:
-        closed = closed_schedule(spec)
-        duration = closed.duration
-        if closed.max_users > max_users:
-            raise UsageError(f"users: {closed.max_users} is over the limit of {max_users}")
-    if duration == float("inf") or duration > limits.max_duration:
-        raise UsageError(f"duration: the run would last {duration:g}s; the limit is "
+    users = 0
+    rate = 0.0
+    end = 0.0
+    for spec in specs:
+        if spec.is_open:
+            sched = open_schedule(spec)
+            duration = sched.duration
+            users += spec.max_users
+            if users > max_users:
+                raise UsageError(f"users: at most {max_users} concurrent users are allowed "
+                                 f"here (max_users {users})")
+            if duration > 0:
+                rate += sched.expected_count() / duration
+            if rate > limits.max_rate:
+                raise UsageError(f"rate: over the limit of {limits.max_rate:g} arrivals/s")
+        else:
+            closed = closed_schedule(spec)
+            duration = closed.duration
+            users += closed.max_users
+            if users > max_users:
+                raise UsageError(f"users: {users} is over the limit of {max_users}")
+        end = max(end, spec.start_after + duration)
+    if end == float("inf") or end > limits.max_duration:
+        raise UsageError(f"duration: the run would last {end:g}s; the limit is "
                          f"{limits.max_duration:g}s")

@@ -409,7 +409,7 @@ CASES: list[tuple[str, dict[str, Any], str, str]] = [
         "step scalar",
         steps("oops"),
         S,
-        "a step must have exactly one of 'request', 'think', 'feed'; got 'oops'",
+        "a step must have exactly one of 'request', 'think', 'feed', 'group'; got 'oops'",
     ),
     ("step extra", steps({"think": 1, "x": 2}), f"{S}.x", "unknown key 'x'; valid keys: think"),
     (

@@ -8,6 +8,25 @@ from dataclasses import dataclass, field
 from intperf.loadtest.templating import BUILTIN_VARIABLES
 
 _DIRECT = {"__UUID": "${uuid}", "__time": "${timestamp}", "__threadNum": "${userId}"}
+JEXL_FUNCTIONS = ("__jexl3", "__jexl2", "__jexl")
+"""JMeter's JEXL functions; an IfController condition made of one call is translated
+(see jmeter/conditions.py), anywhere else they are sent literally."""
+
+
+def whole_call(text: str) -> tuple[str, list[str]] | None:
+    """``(name, args)`` when ``text`` is exactly one ``${__function(...)}`` call, else None."""
+    text = text.strip()
+    if not text.startswith("${") or closing(text, 2) != len(text) - 1:
+        return None
+    name, args = _split_call(text[2:-1])
+    if args is None or not name.startswith("__"):
+        return None
+    return name, args
+
+
+def closing(text: str, start: int) -> int:
+    """Index of the ``}`` closing a ``${`` whose body starts at ``start`` (-1: unclosed)."""
+    return _closing(text, start)
 
 
 @dataclass(slots=True)

@@ -1,8 +1,8 @@
 """Override the users, duration and ramp-up of a plan's thread groups by name (pure logic).
 
 Applied to the parsed plan before :func:`~intperf.loadtest.jmeter.translate.translate`, so the
-translation stays the one of ``intperf jmeter``: journey weights follow the (overridden)
-threads, the load's users are their sum and the longest duration applies.
+translation stays the one of ``intperf jmeter``: each thread group is a population of its own,
+and an override changes the users, duration and ramp-up of that group's population only.
 """
 
 from __future__ import annotations
@@ -37,11 +37,16 @@ def apply_overrides(plan: JmxPlan, overrides: Sequence[GroupOverride],
     message starts with ``{field}[i].name``.
 
     A duration turns the group's scheduler on and makes its loop run forever, so the group
-    runs for that long (including its ramp-up, as in JMeter).
+    runs for that long (including its ramp-up, as in JMeter); its start-up delay is kept when
+    its scheduler was already on.
     """
     names = thread_group_names(plan)
+    open_groups = {c.testname for c in plan.root.children if c.tag == "OpenModelThreadGroup"}
     by_name: dict[str, GroupOverride] = {}
     for i, o in enumerate(overrides):
+        if o.name not in names and o.name in open_groups:
+            raise JmxError(f"{field}[{i}].name: {o.name!r} is an open model thread group; its "
+                           "schedule (arrival rates) cannot be overridden with users/duration")
         if o.name not in names:
             known = ", ".join(repr(n) for n in names) or "none"
             raise JmxError(f"{field}[{i}].name: the plan has no thread group {o.name!r}; "
@@ -69,9 +74,10 @@ def _override(group: JmxElement, o: GroupOverride) -> JmxElement:
     if o.ramp_up is not None:
         props["ThreadGroup.ramp_time"] = str(math.ceil(o.ramp_up))
     if o.duration is not None:
+        if not group.flag("ThreadGroup.scheduler"):
+            props["ThreadGroup.delay"] = "0"  # a stale delay of a scheduler that was off
         props["ThreadGroup.scheduler"] = "true"
         props["ThreadGroup.duration"] = str(math.ceil(o.duration))
-        props["ThreadGroup.delay"] = "0"
         main = props.get("ThreadGroup.main_controller")
         main = dict(main) if isinstance(main, dict) else {}
         main["LoopController.loops"] = "-1"

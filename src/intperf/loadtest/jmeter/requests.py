@@ -11,7 +11,8 @@ from intperf.loadtest.jmeter.model import JmxElement
 
 _PLAIN = re.compile(r"[^.^$*+?{}\[\]\\|()]*")
 _TEMPLATE = re.compile(r"\$(\d+)\$")
-# ResponseAssertion.test_type bits (org.apache.jmeter.assertions.ResponseAssertion)
+# ResponseAssertion.test_type bits (org.apache.jmeter.assertions.ResponseAssertion); the
+# assertion itself is translated in assertions.py
 MATCH, CONTAINS, NOT, EQUALS, SUBSTRING, OR = 1, 2, 4, 8, 16, 32
 
 
@@ -41,43 +42,16 @@ def headers(el: JmxElement) -> dict[str, str]:
     return out
 
 
-def response_assertion(el: JmxElement) -> list[dict[str, Any]]:
-    """Checks for a ResponseAssertion; raises :class:`NotExpressible`."""
-    field = el.get("Assertion.test_field", "Assertion.response_data")
-    try:
-        kind = int(el.get("Assertion.test_type", "16") or "16")
-    except ValueError:
-        raise NotExpressible("unreadable Assertion.test_type") from None
-    strings = [s for s in (el.props.get("Asserion.test_strings") or []) if isinstance(s, str)]
-    if kind & NOT:
-        raise NotExpressible("negated ('not') response assertions are not supported")
-    if not strings:
-        raise NotExpressible("no patterns to test")
-    if field == "Assertion.response_code":
-        if all(s.strip().isdigit() and len(s.strip()) == 3 for s in strings) and \
-                kind & (EQUALS | SUBSTRING | CONTAINS | MATCH):
-            if len(strings) > 1 and not kind & OR and len(set(strings)) > 1:
-                raise NotExpressible("several response codes that must all match")
-            return [{"status": [int(s) for s in strings]}]
-        raise NotExpressible("only literal response codes can be checked")
-    if field in ("Assertion.response_data", "Assertion.response_data_as_document"):
-        if len(strings) > 1 and kind & OR:
-            raise NotExpressible("'or' of several body patterns")
-        if kind & SUBSTRING or (kind & CONTAINS and all(_PLAIN.fullmatch(s) for s in strings)):
-            return [{"body_contains": s} for s in strings]
-        raise NotExpressible("only 'contains'/'substring' of literal text in the body is supported")
-    raise NotExpressible(f"test field {field} is not supported")
-
-
 def json_assertion(el: JmxElement) -> dict[str, Any]:
     """A jsonpath check for a JSONPathAssertion; raises :class:`NotExpressible`."""
     path = el.get("JSON_PATH")
     if not path:
         raise NotExpressible("no JSON path")
-    if el.flag("INVERT") or el.flag("EXPECT_NULL"):
-        raise NotExpressible("inverted or null expectations are not supported")
+    if el.flag("EXPECT_NULL"):
+        raise NotExpressible("null expectations are not supported")
+    invert = {"not": True} if el.flag("INVERT") else {}
     if not el.flag("JSONVALIDATION"):
-        return {"jsonpath": path}
+        return {"jsonpath": path, **invert}
     expected = el.get("EXPECTED_VALUE")
     if el.flag("ISREGEX", True) and not _PLAIN.fullmatch(expected):
         raise NotExpressible("regular-expression expectations are not supported")
@@ -85,7 +59,7 @@ def json_assertion(el: JmxElement) -> dict[str, Any]:
         value: Any = json.loads(expected)
     except ValueError:
         value = expected
-    return {"jsonpath": path, "equals": value}
+    return {"jsonpath": path, "equals": value, **invert}
 
 
 def regex_extract(el: JmxElement) -> dict[str, Any]:

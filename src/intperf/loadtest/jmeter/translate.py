@@ -12,12 +12,20 @@ from pathlib import Path
 from typing import Any
 
 from intperf.loadtest.jmeter import requests as rq
+from intperf.loadtest.jmeter.assertions import response_assertion
+from intperf.loadtest.jmeter.conditions import if_condition
+from intperf.loadtest.jmeter.controllers import (
+    failure_actions,
+    if_group,
+    iter_requests,
+    transaction_group,
+)
 from intperf.loadtest.jmeter.functions import Rewriter
 from intperf.loadtest.jmeter.model import JmxElement, JmxError, JmxPlan, Unsupported
-from intperf.loadtest.jmeter.schedule import parse_schedule
+from intperf.loadtest.jmeter.thread_groups import GROUPS as _GROUPS
+from intperf.loadtest.jmeter.thread_groups import group_load
 
 LOOP_CAP = 100
-_GROUPS = ("ThreadGroup", "OpenModelThreadGroup")
 _TIMERS = ("ConstantTimer", "UniformRandomTimer", "GaussianRandomTimer")
 _ASSERTIONS = ("ResponseAssertion", "JSONPathAssertion", "DurationAssertion")
 _EXTRACTORS = ("RegexExtractor", "JSONPostProcessor", "BoundaryExtractor")
@@ -74,6 +82,8 @@ class _Translator:
         known: set[str] = set()
         self.rw = Rewriter(plan.properties, known, self.notes)
         self._collect(plan.root, known)
+        self.go_on = failure_actions(plan.root, self.notes)
+        """Per element id: a failed sample lets the iteration go on (the group's action)."""
 
     # --- pre-pass: names every reference may use --------------------------------------------
     def _collect(self, el: JmxElement, known: set[str]) -> None:
@@ -159,29 +169,27 @@ class _Translator:
         for c in root.children:
             if c.tag in ("HTTPSamplerProxy", *_CONTROLLERS):
                 self._skip(c, "outside a thread group")
-        closed = [g for g in groups if g.tag == "ThreadGroup"]
-        open_ = [g for g in groups if g.tag == "OpenModelThreadGroup"]
-        if closed and open_:
-            for g in open_:
-                self._skip(g, "cannot run beside classic thread groups (one load model per run)")
-            open_ = []
         journeys: list[dict[str, Any]] = []
-        threads: list[tuple[JmxElement, dict[str, Any]]] = []
         names: dict[str, Any] = {}
-        for g in closed or open_:
+        for g in groups:  # each thread group is a population of its own (thread_groups.py)
+            load = group_load(g, self.static, self.notes)
+            if load is None:
+                continue
             steps = plan_feeds + self._block(g.children, plan_scope)
-            if not any("request" in s for s in steps):
+            if next(iter_requests(steps), None) is None:
                 self.notes.append(f"{g.path}: no HTTP request to send; thread group skipped")
                 continue
             journey: dict[str, Any] = {"name": _unique(_slug(g.testname, "group"), names),
                                        "steps": steps}
             names[journey["name"]] = True
             self._pacing(g, plan_scope, journey)
+            steps = journey.pop("steps")
+            journey.update(load=load, steps=steps)
             journeys.append(journey)
-            threads.append((g, journey))
         if not journeys:
             raise JmxError(f"{self.plan.source}: no enabled thread group with HTTP requests")
-        load = self._closed_load(threads) if closed else self._open_load(threads)
+        # One group: the scenario's load, as a plain scenario would say it.
+        load = journeys[0].pop("load") if len(journeys) == 1 else None
         doc: dict[str, Any] = {"name": _slug(root.testname, "jmeter-plan")}
         comment = root.get("TestPlan.comments")
         doc["description"] = comment or f"translated from {self.plan.source.name}"
@@ -193,7 +201,8 @@ class _Translator:
             doc["variables"] = dict(self.variables)
         if self.feeders:
             doc["feeders"] = self.feeders
-        doc["load"] = load
+        if load is not None:
+            doc["load"] = load
         doc["journeys"] = journeys
         if self.unsupported:
             lines = "\n".join(f"  {u}" for u in self.unsupported)
@@ -243,18 +252,24 @@ class _Translator:
             elif c.tag == "GenericController":
                 steps += self._block(c.children, scope)
             elif c.tag == "TransactionController":
-                self.notes.append(f"{c.path}: transaction flattened; its samplers are reported "
-                                  "one by one (no transaction timing)")
-                steps += self._block(c.children, scope)
+                steps += transaction_group(c, self._block(c.children, scope), self.notes)
             elif c.tag == "LoopController":
                 steps += self._loop(c, scope)
             elif c.tag == "IfController":
-                cond = self.static(c.get("IfController.condition")).strip().lower()
-                if cond in ("true", "${__jexl3(true)}", "${__groovy(true)}"):
-                    steps += self._block(c.children, scope)
-                elif cond not in ("false", "${__jexl3(false)}", "${__groovy(false)}"):
-                    self._skip(c, f"conditions are not supported ({cond!r}); children skipped")
+                steps += self._if(c, scope)
         return steps
+
+    def _if(self, c: JmxElement, scope: _Scope) -> list[dict[str, Any]]:
+        raw = c.get("IfController.condition")
+        try:
+            cond = if_condition(raw, use_expression=c.flag("IfController.useExpression"),
+                                rw=self.rw, where=c.path, notes=self.notes)
+        except rq.NotExpressible as e:
+            self._skip(c, f"condition {raw.strip()!r}: {e}; children skipped")
+            return []
+        if cond.constant is False:
+            return []
+        return if_group(c, cond, self._block(c.children, scope))
 
     def _loop(self, c: JmxElement, scope: _Scope) -> list[dict[str, Any]]:
         text = self.static(c.get("LoopController.loops", "1"))
@@ -337,6 +352,8 @@ class _Translator:
             else:
                 self.notes.extend(notes)
                 req["think_time"] = think
+        if self.go_on.get(id(s)):
+            req["on_failure"] = "continue"  # JMeter's default action after a sampler error
         return req
 
     def _extracts(self, extractors: list[JmxElement]) -> list[dict[str, Any]]:
@@ -364,7 +381,7 @@ class _Translator:
         for a in assertions:
             try:
                 if a.tag == "ResponseAssertion":
-                    out += rq.response_assertion(a)
+                    out += response_assertion(a, self.static, self.notes)
                 elif a.tag == "JSONPathAssertion":
                     out.append(rq.json_assertion(a))
                 else:
@@ -388,77 +405,15 @@ class _Translator:
         if per_min <= 0:
             self._skip(t, "throughput must be a positive number of samples per minute")
             return
-        requests = sum(1 for s in journey["steps"] if "request" in s)
+        requests = sum(1 for _ in iter_requests(journey["steps"]))
         mode = t.get("calcMode", "0").strip() or "0"
         share = int(self.static(g.get("ThreadGroup.num_threads", "1")) or 1) if mode != "0" else 1
         journey["pacing"] = round(60.0 * requests * share / per_min, 6)
         self.notes.append(f"{t.path}: constant throughput of {per_min:g}/min becomes a pacing of "
                           f"{journey['pacing']:g}s per iteration of {journey['name']!r}")
 
-    def _int(self, g: JmxElement, text: str, what: str, default: int) -> int:
-        value = self.static(text).strip()
-        if not value:
-            return default
-        try:
-            return int(float(value))
-        except ValueError:
-            raise JmxError(f"{g.path}: {what} {value!r} is not a number") from None
-
-    def _closed_load(self, groups: list[tuple[JmxElement, dict[str, Any]]]) -> dict[str, Any]:
-        users, ramps, durations, loops, delays = [], [], [], [], []
-        for g, journey in groups:
-            n = self._int(g, g.get("ThreadGroup.num_threads", "1"), "number of threads", 1)
-            users.append(max(n, 1))
-            ramps.append(self._int(g, g.get("ThreadGroup.ramp_time", "0"), "ramp-up", 0))
-            scheduled = g.flag("ThreadGroup.scheduler")
-            d = self._int(g, g.get("ThreadGroup.duration"), "duration", 0) if scheduled else 0
-            durations.append(d if d > 0 else None)
-            delays.append(self._int(g, g.get("ThreadGroup.delay"), "delay", 0) if scheduled else 0)
-            main = g.props.get("ThreadGroup.main_controller")
-            main = main if isinstance(main, dict) else {}
-            count = self._int(g, str(main.get("LoopController.loops", "1")), "loop count", 1)
-            forever = str(main.get("LoopController.continue_forever", "")).lower() == "true"
-            loops.append(None if count < 0 or (forever and count < 0) else max(count, 1))
-            journey["weight"] = max(n, 1)
-        total = sum(users)
-        load: dict[str, Any] = {"users": total, "ramp_up": max(ramps)}
-        if len(groups) > 1:
-            self.notes.append(f"{len(groups)} thread groups run as one population of {total} "
-                              "users; each iteration picks a journey with weight proportional "
-                              "to its group's threads (approximation, see docs/jmeter.md)")
-            for label, values in (("ramp-up", ramps), ("duration", durations),
-                                  ("loop count", loops)):
-                if len(set(values)) > 1:
-                    self.notes.append(f"thread groups differ in {label} ({values}); the "
-                                      "largest applies to all")
-        if any(delays):
-            self.notes.append(f"thread group start-up delays {delays} are ignored")
-        known = [d for d in durations if d is not None]
-        finite = [n for n in loops if n is not None]
-        if known:
-            load["duration"] = max(max(known) - load["ramp_up"], 0)
-        if finite and len(finite) == len(loops):
-            load["iterations"] = max(finite)
-        elif not known:
-            load["duration"] = 60
-            self.notes.append("thread groups loop forever without a scheduler duration; "
-                              "the load is held for 60s")
-        return load
-
-    def _open_load(self, groups: list[tuple[JmxElement, dict[str, Any]]]) -> dict[str, Any]:
-        first = groups[0][0]
-        if len(groups) > 1:
-            self.notes.append(f"{len(groups)} open model thread groups: the schedule of "
-                              f"{first.path!r} drives all journeys, picked with equal weights")
-        schedule = self.static(first.get("OpenModelThreadGroup.schedule"))
-        try:
-            steps = parse_schedule(schedule)
-        except JmxError as e:
-            raise JmxError(f"{first.path}: {e}") from None
-        return {"injection": steps}
-
     def _base_url(self, journeys: list[dict[str, Any]]) -> str | None:
-        reqs = [s["request"] for j in journeys for s in j["steps"] if "request" in s]
+        reqs = [r for j in journeys for r in iter_requests(j["steps"])]
         origins = {_origin(r["path"]) for r in reqs}
         if len(origins) != 1:
             return None

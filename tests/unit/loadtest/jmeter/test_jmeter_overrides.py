@@ -16,19 +16,21 @@ PLANS = Path(__file__).parents[4] / "load-testing"
 PLAN = PLANS / "jmeter-test-plan.jmx"
 
 
-def test_overrides_set_weights_users_and_duration(tmp_path: Path) -> None:
+def test_overrides_reach_their_own_population(tmp_path: Path) -> None:
     plan = parse_jmx(PLAN, {"ramp": "5"})
     assert thread_group_names(plan) == ["ProductSearch", "OrderCreation", "PaymentProcessing"]
     changed = apply_overrides(plan, [GroupOverride("ProductSearch", 200, 300.0),
-                                     GroupOverride("OrderCreation", 50, 120.0),
+                                     GroupOverride("OrderCreation", 50, 120.0, ramp_up=10.0),
                                      GroupOverride("PaymentProcessing", users=30)])
     doc, _ = translate(changed, data_dir=tmp_path)
-    assert [j["weight"] for j in doc["journeys"]] == [200, 50, 30]
-    # JMeter's scheduler duration includes the ramp-up; the longest group applies.
-    assert doc["load"] == {"users": 280, "ramp_up": 5, "duration": 295}
+    # JMeter's scheduler duration includes the ramp-up; each group keeps its own.
+    assert [j["load"] for j in doc["journeys"]] == [
+        {"users": 200, "ramp_up": 5, "duration": 295},
+        {"users": 50, "ramp_up": 10, "duration": 110},
+        {"users": 30, "ramp_up": 5, "duration": 55}]
     # The original plan is untouched.
     doc, _ = translate(plan, data_dir=tmp_path)
-    assert [j["weight"] for j in doc["journeys"]] == [6, 3, 1]
+    assert [j["load"]["users"] for j in doc["journeys"]] == [6, 3, 1]
 
 
 def test_no_overrides_is_the_plan() -> None:
@@ -74,6 +76,8 @@ def test_build_jmeter_scenario(tmp_path: Path) -> None:
     sc = build_jmeter_scenario(req, settings, tmp_path)
     assert sc.name == "jmeter-test-plan"
     assert sc.base_url == "http://127.0.0.1:9"
-    assert sc.load.users == 6 + 4 + 1
-    assert sc.load.duration == 60  # PaymentProcessing keeps the plan's 60s
+    loads = {j.name: j.load for j in sc.journeys}
+    assert loads["OrderCreation"] is not None and loads["PaymentProcessing"] is not None
+    assert (loads["OrderCreation"].users, loads["OrderCreation"].duration) == (4, 30)
+    assert (loads["PaymentProcessing"].users, loads["PaymentProcessing"].duration) == (1, 60)
     assert (tmp_path / "users.csv").is_file()
