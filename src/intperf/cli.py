@@ -341,6 +341,24 @@ def _register_import_command() -> None:
 _register_import_command()
 
 
+def _register_db_commands() -> None:
+    from intperf.cli_db import db_app
+
+    app.add_typer(db_app, name="db")
+
+
+_register_db_commands()
+
+
+def _register_stream_command() -> None:
+    from intperf.cli_stream import stream_command
+
+    app.command("stream")(stream_command)
+
+
+_register_stream_command()
+
+
 def main() -> None:
     """Console entry point: one place that maps errors to exit codes."""
     try:

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from intperf.errors import UsageError
 from intperf.loadtest.fields import Duration, Rate, Ratio
@@ -153,6 +153,12 @@ class StreamSettings(_Section):
     """Response-time windows (the reference: 1 minute)."""
     cache_window: Duration = 300.0
     """Cache windows (the reference: 5 minutes)."""
+    storm_pane: Duration = 60.0
+    """Miss storms are judged per pane of this length (it must divide ``cache-window``)."""
+    storm_min_misses: Annotated[int, Field(ge=0)] = 100
+    storm_factor: Annotated[float, Field(gt=1.0)] = 3.0
+    throughput_alerts: bool = False
+    """Alert when a service serves fewer requests/s than ``throughput-min``."""
     grace: Duration = 10.0
     """How late an event may be (behind the newest event time) and still count."""
     idle_timeout: Duration = 30.0
@@ -167,6 +173,14 @@ class StreamSettings(_Section):
     max_events_per_request: Annotated[int, Field(ge=1)] = 50_000
     embedded: bool = True
     """Whether the service runs a processor itself (with ``intperf.bus``)."""
+
+    @model_validator(mode="after")
+    def _panes_nest(self) -> StreamSettings:
+        window_ms, pane_ms = round(self.cache_window * 1000), round(self.storm_pane * 1000)
+        if pane_ms <= 0 or window_ms <= 0 or window_ms % pane_ms:
+            raise ValueError(f"storm-pane ({self.storm_pane:g}s) must divide cache-window "
+                             f"({self.cache_window:g}s)")
+        return self
 
 
 class IntperfSettings(_Section):

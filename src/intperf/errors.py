@@ -7,12 +7,17 @@ Tree::
     │   ├── ScenarioError             a scenario file does not validate (file, path, value, hint)
     │   ├── CriterionSyntaxError      a success criterion does not parse
     │   ├── FeederError               a data feeder file cannot be read or is empty
+    │   ├── EventDecodeError          a binary event frame is malformed (stream/codec.py)
     │   └── TargetNotAllowedError     a target (or redirect) is outside the allowed targets
     ├── TargetError                   the system under test cannot be used: CLI exit code 3
-    │   └── TargetUnreachableError    connection refused / DNS failure before the run starts
+    │   ├── TargetUnreachableError    connection refused / DNS failure before the run starts
+    │   └── TargetDatabaseError       a PostgreSQL analysed by dbopt failed: connecting (retriable),
+    │                                 a timeout, a refused statement (message with redacted DSN)
     ├── RunInterruptedError           the run was stopped before it could complete: exit code 3
     ├── StorageError                  the run database is unreachable or refused a statement
     │                                 (retriable; an instance sets False when retrying is futile)
+    ├── BusError                      the event bus (Kafka or in-process) failed: connection,
+    │                                 timeout (retriable), or a refused request (not retriable)
     └── FeederExhaustedError          a queue feeder ran dry (ends the user's work, not an error
                                       of the target: counts_as_failure=False)
 """
@@ -57,6 +62,10 @@ class FeederError(UsageError):
     """A feeder's data file is missing, unreadable or empty."""
 
 
+class EventDecodeError(UsageError):
+    """A binary event frame is malformed: bad magic or version, inconsistent lengths, bad values."""
+
+
 class TargetNotAllowedError(UsageError):
     """A target is not in the allowed targets (see ``intperf.loadtest.allowlist``)."""
 
@@ -71,6 +80,18 @@ class TargetUnreachableError(TargetError):
     """The target refused or never answered a connection before the run started."""
 
     retriable = True
+
+
+class TargetDatabaseError(TargetError):
+    """A target PostgreSQL (``intperf.dbopt``) failed: unreachable, timed out, or refused.
+
+    The message names the DSN through ``intperf.dbopt.connection.redact_dsn`` only. Connection
+    failures are retriable; a timeout or a refused statement sets ``retriable`` False.
+    """
+
+    def __init__(self, message: str, *, retriable: bool = False) -> None:
+        super().__init__(message)
+        self.retriable = retriable
 
 
 class RunInterruptedError(IntperfError):
@@ -91,6 +112,21 @@ class StorageError(IntperfError):
     The message names the database URL with its password redacted. Connection problems are
     retriable; an instance raised for a refused statement (constraint, bad URL) sets
     ``retriable`` to False.
+    """
+
+    retriable = True
+    exit_code = 3
+
+    def __init__(self, message: str, *, retriable: bool = True) -> None:
+        super().__init__(message)
+        self.retriable = retriable
+
+
+class BusError(IntperfError):
+    """The event bus failed (``intperf.stream.bus``): broker unreachable, timed out, refused.
+
+    Connection problems and timeouts are retriable; a refused request (unknown topic, a commit
+    for partitions this consumer no longer owns, bad configuration) sets ``retriable`` False.
     """
 
     retriable = True

@@ -5,6 +5,7 @@ from __future__ import annotations
 import shutil
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -35,3 +36,62 @@ def test_service_benchmark_smoke_measures_both_endpoints() -> None:
         assert f"│ {row} " in table, table
     assert "p99 of every endpoint under 50 ms with 200 clients" in table  # judged in full runs
     assert "background run" in table and ": running" in table, table
+
+
+def test_imports_benchmark_smoke_measures_intperf_and_pandas() -> None:
+    r = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "imports"), "--smoke"],
+                       capture_output=True, text=True, timeout=180, check=False)
+    assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
+    table = r.stdout
+    for row in ("intperf import (end to end)", "parse (import_file)",
+                "pandas read_csv (reference)"):
+        assert f"| {row} | 200,000 |" in table, table
+    assert "intperf import end to end >= 1,000,000 rows/s" in table  # judged in full runs
+    assert "peak <= 500 MB" in table
+
+
+def test_stream_benchmark_smoke_measures_the_response_time_topology() -> None:
+    r = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "stream"), "--smoke"],
+                       capture_output=True, text=True, timeout=180, check=False)
+    assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
+    table = r.stdout
+    for row in ("response-time topology, pre-built EventBatches",
+                "response-time topology, binary frames (decode included)",
+                "all four topologies, mixed events, binary frames"):
+        assert f"| {row} | 20,000 |" in table, table
+    # the figure is judged in full runs, not here
+    assert "at least 1,000,000 events/s through the response-time topology" in table
+    assert "0 late events" in table, table
+
+
+def test_streaming_benchmark_smoke_runs_processors_latency_and_peer() -> None:
+    r = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "streaming"), "--smoke"],
+                       capture_output=True, text=True, timeout=400, check=False)
+    if "no Tansu broker" in r.stdout + r.stderr:
+        pytest.skip("the Tansu broker binary is not available here")
+    assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
+    table = r.stdout
+    for row in ("binary frames, 1 process", "binary frames, 2 processes", "JSON, 1 process",
+                "intperf processor (JSON, 1 process)"):
+        assert f"│ {row} " in table, table
+    assert "the goal of 100,000/s" in table  # figures are judged in full runs, not here
+    assert "event-to-alert latency at" in table and "p99 < 1000 ms" in table, table
+    # the peer runs when its venv exists (a full run creates it; smoke runs never pip install)
+    assert "peer: intperf" in table or "peer skipped" in table, table
+
+
+def test_dbopt_benchmark_smoke_compares_the_advisor_with_both_baselines() -> None:
+    started = time.monotonic()
+    r = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "dbopt"), "--smoke"],
+                       capture_output=True, text=True, timeout=120, check=False)
+    if r.returncode == 1 and "cannot start PostgreSQL" in r.stdout:
+        pytest.skip(r.stdout.strip()[-500:])
+    assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
+    assert time.monotonic() - started < 60, "the smoke run must stay under a minute"
+    table = r.stdout
+    for row in ("intperf", "A: single", "B: Dexter"):
+        assert f"│ {row}" in table, table
+    # the figures are judged in full runs, not here
+    assert "estimated workload cost at least 60% lower" in table, table
+    assert "real timings confirm the estimate within 2x" in table, table
+    assert "CREATE INDEX CONCURRENTLY" in table, table

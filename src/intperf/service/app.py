@@ -22,12 +22,16 @@ from intperf.config import Settings
 from intperf.service.alerts import AlertDispatcher, LogSink, WebhookSink
 from intperf.service.api_admin import health
 from intperf.service.api_admin import router as admin_router
+from intperf.service.api_analytics import router as analytics_router
+from intperf.service.api_db import router as db_router
+from intperf.service.api_events import router as events_router
 from intperf.service.api_imports import ImportAwareBodySizeLimit
 from intperf.service.api_imports import router as imports_router
 from intperf.service.api_runs import router as runs_router
 from intperf.service.context import ServiceContext
 from intperf.service.errors import install_error_handlers
 from intperf.service.limits import NulGuard
+from intperf.service.metrics import router as metrics_router
 from intperf.store import Database
 
 log = logging.getLogger(__name__)
@@ -55,11 +59,18 @@ def create_app(settings: Settings, *, database: Database | None = None) -> FastA
         from intperf.service.automation import start_automation
 
         await start_automation(ctx)
+        from intperf.service.stream_runtime import StreamRuntime
+
+        stream = StreamRuntime(settings, repository=ctx.stream_store, alerts=ctx.alerts)
+        await stream.start()
+        ctx.stream = stream
         try:
             yield
         finally:
             if ctx.scheduler is not None:
                 await ctx.scheduler.stop()
+            ctx.stream = None
+            await stream.stop()
             await ctx.executor.stop()
             if database is None:
                 db.close()
@@ -81,6 +92,10 @@ def create_app(settings: Settings, *, database: Database | None = None) -> FastA
     app.include_router(runs_router)
     app.include_router(admin_router)
     app.include_router(imports_router)
+    app.include_router(events_router)
+    app.include_router(db_router)
+    app.include_router(analytics_router)
+    app.include_router(metrics_router)
     return app
 
 

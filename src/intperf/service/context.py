@@ -20,6 +20,7 @@ from intperf.store import (
     Database,
     RunRepository,
     ScheduleRepository,
+    StreamRepository,
 )
 
 P = ParamSpec("P")
@@ -41,7 +42,10 @@ class ServiceContext:
     submissions: RateLimiter
     executor: RunExecutor
     alerts: AlertDispatcher
+    stream_store: StreamRepository
     scheduler: Any = None
+    stream: Any = None
+    """The live analytics runtime (``intperf.service.stream_runtime.StreamRuntime``)."""
 
     @classmethod
     def build(cls, settings: Settings, db: Database, alerts: AlertDispatcher) -> ServiceContext:
@@ -55,6 +59,7 @@ class ServiceContext:
             auth=Authenticator(keys),
             submissions=RateLimiter(settings.intperf.limits.submissions_per_minute),
             executor=RunExecutor(settings, runs), alerts=alerts,
+            stream_store=StreamRepository(db),
         )
 
     async def read(self, fn: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:

@@ -5,6 +5,7 @@ the schema is managed by Alembic (``Database.migrate()``). See docs/storage.md.
 """
 
 from intperf.store.database import Database
+from intperf.store.dbopt_repository import DbAnalysisRecord, DbAnalysisRepository
 from intperf.store.partitions import (
     drop_partitions_before,
     ensure_partitions,
@@ -42,6 +43,8 @@ __all__ = [
     "BaselineRecord",
     "BaselineRepository",
     "Database",
+    "DbAnalysisRecord",
+    "DbAnalysisRepository",
     "RunRecord",
     "RunRepository",
     "ScheduleRecord",

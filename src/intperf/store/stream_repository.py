@@ -33,6 +33,7 @@ from intperf.store.tables import (
     RunSecondRow,
     SlowQueryRow,
     StreamCheckpointRow,
+    StreamWindowRow,
 )
 
 __all__ = [
@@ -40,11 +41,14 @@ __all__ = [
     "Checkpoint",
     "DeadLetter",
     "LateEvent",
+    "LiveService",
     "LiveWindow",
+    "OtherWindow",
     "SlowQuery",
     "StreamProgress",
     "StreamRepository",
     "live_run_id",
+    "live_services",
 ]
 
 Clock = Callable[[], datetime]
@@ -114,6 +118,17 @@ class SlowQuery:
     detected_at: datetime | None = None
 
 
+@dataclass(frozen=True, slots=True)
+class OtherWindow:
+    """A closed window of another topology (``cache`` by region, ``business`` by service)."""
+
+    topology: str
+    key: str
+    start_ms: int
+    end_ms: int
+    data: dict[str, Any]
+
+
 @dataclass(slots=True)
 class StreamProgress:
     """Everything one processing step produced, stored together with its checkpoints."""
@@ -123,10 +138,12 @@ class StreamProgress:
     dead: list[DeadLetter] = field(default_factory=list)
     slow: list[SlowQuery] = field(default_factory=list)
     checkpoints: list[Checkpoint] = field(default_factory=list)
+    others: list[OtherWindow] = field(default_factory=list)
 
     def empty(self) -> bool:
         """True when there is nothing to store."""
-        return not (self.windows or self.late or self.dead or self.slow or self.checkpoints)
+        return not (self.windows or self.late or self.dead or self.slow or self.checkpoints
+                    or self.others)
 
 
 def _upsert_stmt(db: Database, entity: type[Any], keys: Sequence[str],
@@ -177,6 +194,12 @@ class StreamRepository:
                      "normalized": q.normalized, "execution_time_ms": q.execution_time_ms,
                      "rows": q.rows, "advice": list(q.advice)}
                     for q in progress.slow])
+            if progress.others:
+                latest = {(o.topology, o.key[:200], o.start_ms): o for o in progress.others}
+                s.execute(_upsert_stmt(self._db, StreamWindowRow, ("topology", "key", "start_ms"),
+                                       ("end_ms", "data")), [
+                    {"topology": t, "key": k, "start_ms": st, "end_ms": o.end_ms, "data": o.data}
+                    for (t, k, st), o in latest.items()])
             if progress.checkpoints:
                 stmt = _upsert_stmt(self._db, StreamCheckpointRow,
                                     ("group_id", "topic", "partition"),
@@ -264,6 +287,19 @@ class StreamRepository:
                               r.event_time_ms, r.rows, tuple(r.advice), r.detected_at)
                     for r in s.scalars(q)]
 
+    def other_windows(self, topology: str, key: str | None = None, *, since_ms: int = 0,
+                      limit: int = 100) -> builtins.list[OtherWindow]:
+        """Closed windows of ``topology`` (optionally one key) ending after ``since_ms``,
+        newest first."""
+        q = select(StreamWindowRow).where(StreamWindowRow.topology == topology,
+                                          StreamWindowRow.end_ms > since_ms)
+        if key is not None:
+            q = q.where(StreamWindowRow.key == key)
+        q = q.order_by(StreamWindowRow.start_ms.desc(), StreamWindowRow.key).limit(limit)
+        with self._db.session() as s:
+            return [OtherWindow(r.topology, r.key, r.start_ms, r.end_ms, dict(r.data))
+                    for r in s.scalars(q)]
+
     def counts(self) -> Mapping[str, int]:
         """How many dead letters, late events and slow queries are stored."""
         with self._db.session() as s:
@@ -272,3 +308,40 @@ class StreamRepository:
                 "late_events": s.scalar(select(func.count()).select_from(LateEventRow)) or 0,
                 "slow_queries": s.scalar(select(func.count()).select_from(SlowQueryRow)) or 0,
             }
+
+
+@dataclass(frozen=True, slots=True)
+class LiveService:
+    """A service's live run of one day and its latest stored window."""
+
+    service: str
+    run_id: str
+    day: datetime
+    latest_start: datetime | None
+    latest: SecondWindow | None
+    windows: int
+
+
+def live_services(db: Database, day: datetime) -> list[LiveService]:
+    """Every service with a live run on ``day`` (UTC), with its latest window."""
+    start = datetime(day.year, day.month, day.day, tzinfo=UTC)
+    q = (select(RunRow.id, RunRow.options).where(RunRow.test_type == LIVE_TEST_TYPE,
+                                                 RunRow.started_at == start)
+         .order_by(RunRow.scenario))
+    out: list[LiveService] = []
+    with db.session() as s:
+        for run_id, options in s.execute(q):
+            stats = s.execute(select(func.max(RunSecondRow.second), func.count())
+                              .where(RunSecondRow.run_id == run_id)).one()
+            latest_second, n = stats
+            latest: SecondWindow | None = None
+            if latest_second is not None:
+                data = s.scalar(select(RunSecondRow.data).where(
+                    RunSecondRow.run_id == run_id, RunSecondRow.second == latest_second))
+                latest = SecondWindow.from_dict(data) if data is not None else None
+            out.append(LiveService(
+                service=str((options or {}).get("service", "")), run_id=run_id, day=start,
+                latest_start=None if latest_second is None
+                else start + timedelta(seconds=latest_second),
+                latest=latest, windows=int(n)))
+    return out

@@ -30,6 +30,7 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 __all__ = [
     "API_KEY_ROLES",
+    "DB_ANALYSIS_STATUSES",
     "RUN_STATUSES",
     "SCHEDULE_SOURCES",
     "ApiKeyRow",
@@ -37,6 +38,7 @@ __all__ = [
     "Base",
     "BaselineRow",
     "CriterionResultRow",
+    "DbAnalysisRow",
     "DeadLetterRow",
     "LateEventRow",
     "RunRow",
@@ -44,6 +46,7 @@ __all__ = [
     "ScheduleRow",
     "SlowQueryRow",
     "StreamCheckpointRow",
+    "StreamWindowRow",
     "UTCDateTime",
     "include_name",
     "is_partition_name",
@@ -60,6 +63,8 @@ RUN_STATUSES = (
     "cancelled",
     "error",
 )
+#: Statuses of a database analysis (``db_analyses``).
+DB_ANALYSIS_STATUSES = ("running", "done", "failed", "interrupted")
 #: API key roles, weakest first.
 API_KEY_ROLES = ("viewer", "operator", "admin")
 #: Where a schedule comes from: the configuration file or the API.
@@ -308,3 +313,36 @@ class SlowQueryRow(Base):
     execution_time_ms: Mapped[float] = mapped_column(Float)
     rows: Mapped[int | None] = mapped_column(BigInteger)
     advice: Mapped[list[str]] = mapped_column(JSONDoc)
+
+
+class DbAnalysisRow(Base):
+    """An analysis of a PostgreSQL database (``intperf.dbopt``): the target's DSN is stored with
+    its password redacted, never in clear."""
+
+    __tablename__ = "db_analyses"
+    __table_args__ = (CheckConstraint(f"status IN ({_in(DB_ANALYSIS_STATUSES)})",
+                                      name="status"),)
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    created_at: Mapped[datetime] = mapped_column(index=True)
+    finished_at: Mapped[datetime | None]
+    requested_by: Mapped[str | None] = mapped_column(String(200))
+    dsn_redacted: Mapped[str] = mapped_column(Text)
+    status: Mapped[str] = mapped_column(String(16))
+    options: Mapped[dict[str, Any]]
+    error: Mapped[str | None] = mapped_column(Text)
+    summary: Mapped[dict[str, Any] | None]
+    """Findings per severity, for lists without loading the report."""
+    report: Mapped[dict[str, Any] | None]
+
+
+class StreamWindowRow(Base):
+    """A closed cache or business window (``data`` is the topology's ``to_dict()``)."""
+
+    __tablename__ = "stream_windows"
+
+    topology: Mapped[str] = mapped_column(String(32), primary_key=True)
+    key: Mapped[str] = mapped_column(String(200), primary_key=True)
+    start_ms: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    end_ms: Mapped[int] = mapped_column(BigInteger, index=True)
+    data: Mapped[dict[str, Any]] = mapped_column(JSON)

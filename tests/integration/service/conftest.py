@@ -130,13 +130,14 @@ def make_service(request: pytest.FixtureRequest,
     server_url = request.getfixturevalue("postgres_url") if backend == "postgres" else None
     with contextlib.ExitStack() as stack:
 
-        def make(**limits: Any) -> LiveService:
+        def make(extra_env: dict[str, str] | None = None, **limits: Any) -> LiveService:
             base = tmp_path_factory.mktemp(f"service-{backend}")
             if server_url is None:
                 storage = f"sqlite:///{base / 'intperf.db'}"
             else:
                 storage = stack.enter_context(_postgres_database(server_url))
-            return stack.enter_context(run_service(storage, base, backend, **limits))
+            return stack.enter_context(run_service(storage, base, backend,
+                                                   extra_env=extra_env, **limits))
 
         yield make
 

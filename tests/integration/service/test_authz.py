@@ -5,6 +5,7 @@ operation's minimum is 403, a role at or above it gets past authorization."""
 from __future__ import annotations
 
 import secrets
+import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -37,6 +38,18 @@ MIN_ROLE: dict[tuple[str, str], str | None] = {
     ("GET", f"{API}/runs/{{run_id}}/compare"): "viewer",
     ("GET", f"{API}/baselines"): "viewer",
     ("POST", f"{API}/imports"): "operator",
+    ("POST", "/api/v1/events"): "operator",
+    ("GET", "/api/v1/analytics/services"): "viewer",
+    ("GET", "/api/v1/analytics/slow-queries"): "viewer",
+    ("GET", "/api/v1/analytics/dead-letters"): "viewer",
+    ("GET", "/api/v1/analytics/late-events"): "viewer",
+    ("GET", "/api/v1/analytics/status"): "viewer",
+    ("GET", "/api/v1/analytics/cache"): "viewer",
+    ("GET", "/api/v1/analytics/business"): "viewer",
+    ("GET", "/metrics"): "viewer",
+    ("POST", "/api/v1/db/analyses"): "operator",
+    ("GET", "/api/v1/db/analyses"): "viewer",
+    ("GET", "/api/v1/db/analyses/{analysis_id}"): "viewer",
     ("GET", "/api/v1/keys"): "admin",
     ("POST", "/api/v1/keys"): "admin",
     ("DELETE", "/api/v1/keys/{key_id}"): "admin",
@@ -101,12 +114,18 @@ def _request(method: str, path: str, run_id: str, admin: httpx.Client,
         created = admin.post("/api/v1/schedules", json=_schedule_body())
         assert created.status_code == 201, created.text
         path = path.replace("{schedule_id}", created.json()["id"])
-    path = path.replace("{run_id}", run_id)
+    path = path.replace("{run_id}", run_id).replace("{analysis_id}", "no-such-analysis")
     if path.endswith("/load-test"):
         # Valid but for the target: refused with 422 after authorization, nothing runs.
         kwargs["json"] = run_body("http://127.0.0.2:9", users=1, duration="1s")
     elif path.endswith("/jmeter-test"):
         kwargs["json"] = {"testPlan": "no-such-plan"}  # refused with 422, nothing runs
+    elif path == "/api/v1/events":
+        kwargs["json"] = [{"kind": "BUSINESS", "service": "authz", "name": "order_created",
+                           "event_time": int(time.time() * 1000)}]
+    elif path == "/api/v1/db/analyses" and method == "POST":
+        # A target outside the allowed ones (TEST-NET-1): 422 after authorization, no traffic.
+        kwargs["json"] = {"dsn": "postgresql://authz@192.0.2.1:5432/none"}
     elif path == "/api/v1/keys" and method == "POST":
         kwargs["json"] = {"name": "throwaway", "role": "viewer"}
     elif path == "/api/v1/schedules" and method == "POST":

@@ -53,4 +53,4 @@ def test_in_memory_database_is_shared_between_threads() -> None:
         t = threading.Thread(target=lambda: seen.append(db.revision()))
         t.start()
         t.join()
-        assert seen == ["0002"]
+        assert seen == ["0004"]
