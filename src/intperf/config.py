@@ -14,7 +14,14 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from intperf.errors import UsageError
 from intperf.loadtest.fields import Duration, Rate, Ratio
@@ -112,6 +119,23 @@ class OptimizationSettings(_Section):
     auto_tune: bool = False
     cache_optimization: bool = False
     query_optimization: bool = False
+    """Whether ``POST /api/v1/db/analyses`` may apply the index advice (``"apply": true``)."""
+    maintenance_window: str | None = None
+    """``HH:MM-HH:MM [time zone]``: the service builds indexes only inside it (docs/dbopt.md)."""
+    measure_period: Annotated[Duration, Field(ge=0, le=3600)] = 60.0
+    """Apply mode measures statement times this long before and after creating indexes."""
+
+    @field_validator("maintenance_window")
+    @classmethod
+    def _window_parses(cls, value: str | None) -> str | None:
+        if value is None or not value.strip():
+            return None
+        from intperf.dbopt.maintenance import MaintenanceWindow
+
+        try:
+            return str(MaintenanceWindow.parse(value))
+        except UsageError as exc:
+            raise ValueError(str(exc)) from None
 
 
 class PerformanceSettings(_Section):

@@ -14,7 +14,7 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import psycopg
 
@@ -58,7 +58,17 @@ from intperf.dbopt.inspect_tables import (
 from intperf.dbopt.pool import PoolAdvice, PoolInputs, advise_pool, effective_spindles, littles_law
 from intperf.dbopt.report import AnalysisReport
 from intperf.dbopt.tuning import Machine, TuningEvidence, tuning_advice
-from intperf.dbopt.workload import LoadSample, Statement, pgss_schema, read_statements, sample_load
+from intperf.dbopt.workload import (
+    LoadSample,
+    Statement,
+    pgss_schema,
+    read_statements,
+    sample_load,
+    statements_period_s,
+)
+
+if TYPE_CHECKING:
+    from intperf.dbopt.matviews import MatviewRules
 
 __all__ = ["AnalysisOptions", "AnalysisReport", "analyze"]
 
@@ -89,6 +99,9 @@ class AnalysisOptions:
     lock_timeout_ms: int = 1000
     advise_indexes: bool = True
     thresholds: Thresholds = field(default_factory=Thresholds)
+    matview_rules: MatviewRules | None = None
+    """Materialized-view rules (None: the defaults); ``period_s`` is always the period
+    pg_stat_statements covers on the server."""
 
     def to_dict(self) -> dict[str, Any]:
         """The options as the report records them."""
@@ -171,7 +184,7 @@ def analyze(dsn: str, options: AnalysisOptions | None = None, *,
         workload = statements[: opts.workload_limit]
         advice = _advise(steps, workload, opts) if has_pgss and opts.advise_indexes else []
         partitions = _partitions(steps)
-    matviews = _matviews(steps, workload)
+        matviews = _matviews(steps, workload, opts.matview_rules)
     bs = int(settings["block_size"].number or 8192) if "block_size" in settings else 8192
     estimates = [e for e in (estimate_bloat(i, block_size=bs,
                                             maxalign=8 if server is None or server.sixty_four_bit
@@ -253,15 +266,29 @@ def _partitions(steps: _Steps) -> list[Any]:
     return steps.run("partitioning advice", run) or []
 
 
-def _matviews(steps: _Steps, workload: Sequence[Statement]) -> list[Any]:
-    """Materialized views for repeated expensive aggregates (pure, from the statements)."""
+def _matviews(steps: _Steps, workload: Sequence[Statement], rules: MatviewRules | None
+              ) -> list[Any]:
+    """Materialized views for repeated expensive aggregates: the statements, the types of
+    their tables' columns (time ranges become day buckets) and the period their calls were
+    counted over (what a refresh schedule costs is weighed against it)."""
     try:
-        from intperf.dbopt.matviews import suggest_matviews
+        from intperf.dbopt.matviews import MatviewRules, read_column_types, suggest_matviews
     except ImportError as exc:
         steps.skipped.append({"step": "materialized view advice",
                               "reason": f"not available: {exc}"})
         return []
-    return list(suggest_matviews(workload))
+    if not workload:
+        return []
+
+    def run(conn: psycopg.Connection[Any]) -> list[Any]:
+        types = read_column_types(conn, workload)
+        period = statements_period_s(conn)
+        chosen = rules or MatviewRules()
+        if period is not None:
+            chosen = dataclasses.replace(chosen, period_s=max(period, 1.0))
+        return list(suggest_matviews(workload, types, chosen))
+
+    return steps.run("materialized view advice", run) or []
 
 
 def _findings(opts: AnalysisOptions, server: ServerInfo | None, settings: dict[str, Setting],

@@ -28,6 +28,7 @@ __all__ = [
     "read_totals",
     "read_workload",
     "sample_load",
+    "statements_period_s",
     "top_statements",
 ]
 
@@ -180,6 +181,25 @@ def _totals_now(conn: psycopg.Connection[Any], schema: str) -> tuple[float, floa
     row = conn.execute(query, (f"%{MARKER}%", r"^\s*explain\M")).fetchone()
     assert row is not None  # an aggregate always returns a row
     return float(row[0]), float(row[1]), row[2], row[3]
+
+
+def statements_period_s(conn: psycopg.Connection[Any]) -> float | None:
+    """Seconds the counters of pg_stat_statements cover: since its last reset
+    (``pg_stat_statements_info.stats_reset``, PostgreSQL 14+), else since the database's
+    statistics were reset or the server started. None without the extension."""
+    schema = pgss_schema(conn)
+    if schema is None:
+        conn.rollback()
+        return None
+    info = sql.SQL("(SELECT i.stats_reset FROM {}.pg_stat_statements_info i), ").format(
+        sql.Identifier(schema)) if conn.info.server_version >= 140000 else sql.SQL("")
+    row = conn.execute(sql.SQL(
+        "/* intperf-dbopt */ SELECT extract(epoch FROM pg_catalog.now() - coalesce({}"
+        " (SELECT d.stats_reset FROM pg_catalog.pg_stat_database d"
+        "  WHERE d.datname = pg_catalog.current_database()),"
+        " pg_catalog.pg_postmaster_start_time()))").format(info)).fetchone()
+    conn.rollback()
+    return None if row is None or row[0] is None else max(float(row[0]), 0.0)
 
 
 def read_totals(conn: psycopg.Connection[Any], *, sample_seconds: float = 0.0,

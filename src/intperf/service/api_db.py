@@ -4,6 +4,12 @@
 ``intperf.allowed-targets``), stores the analysis as ``running`` with the DSN's password
 redacted and answers 202; a worker thread runs :func:`intperf.dbopt.analyze.analyze` and stores
 the report (or the error). The password lives only in that thread's memory.
+
+With ``"apply": true`` (admin only, and only when ``performance.optimization.
+query-optimization`` is on) the worker then applies the index advice
+(:func:`intperf.dbopt.apply.apply_indexes`, inside ``performance.optimization.
+maintenance-window``), audits every action as ``db.index.<action>`` and stores the apply report
+in the analysis's report (``report.apply``).
 """
 
 from __future__ import annotations
@@ -11,6 +17,8 @@ from __future__ import annotations
 import logging
 import threading
 import uuid
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Query, Request, Response
@@ -19,18 +27,19 @@ from pydantic import BaseModel, ConfigDict, Field
 from starlette.concurrency import run_in_threadpool
 
 from intperf.dbopt.analyze import AnalysisOptions, analyze
-from intperf.dbopt.connection import dsn_params, redact_dsn
+from intperf.dbopt.apply import ApplySettings, AuditEntry, apply_indexes
+from intperf.dbopt.connection import dsn_params, dsn_password, redact_dsn
 from intperf.dbopt.tuning import parse_size
 from intperf.errors import IntperfError, TargetNotAllowedError, UsageError
 from intperf.loadtest.allowlist import TargetPolicy
 from intperf.loadtest.request import Origin
 from intperf.service.api_runs import MAX_INT
-from intperf.service.auth import Principal, require
+from intperf.service.auth import ROLE_RANK, Principal, require
 from intperf.service.context import ServiceContext
 from intperf.service.errors import ApiError
 from intperf.store import DbAnalysisRecord, DbAnalysisRepository
 
-__all__ = ["ALLOWED_DSN_PARAMETERS", "check_dsn", "router"]
+__all__ = ["ALLOWED_DSN_PARAMETERS", "check_apply", "check_dsn", "router", "scrub"]
 
 log = logging.getLogger(__name__)
 router = APIRouter(prefix="/api/v1/db", tags=["db"])
@@ -47,8 +56,10 @@ LOOPBACK = ("127.0.0.0/8", "::1/128", "localhost")
 _NOWHERE = "/nonexistent/intperf"
 ERRORS: dict[int | str, dict[str, Any]] = {
     401: {"description": "No or invalid API key"},
-    403: {"description": "The key's role is too low"},
+    403: {"description": "The key's role is too low (``apply`` needs admin)"},
     404: {"description": "No such analysis"},
+    409: {"description": "``apply`` while performance.optimization.query-optimization is "
+                         "false"},
     422: {"description": "Invalid input or a target outside the allowed ones; `field` says "
                          "which"},
 }
@@ -86,6 +97,10 @@ class AnalysisRequest(BaseModel):
     statement_timeout_ms: Annotated[int, Field(alias="statementTimeoutMs", ge=100,
                                                le=60_000)] = 5000
     lock_timeout_ms: Annotated[int, Field(alias="lockTimeoutMs", ge=10, le=60_000)] = 1000
+    apply: Annotated[bool, Field(description=(
+        "Create the advised indexes (CREATE INDEX CONCURRENTLY), check plans use them, "
+        "measure and drop the ones that did not help. Admin only; needs "
+        "performance.optimization.query-optimization: true. Default: dry run."))] = False
 
     def options(self) -> AnalysisOptions:
         """The analysis options; UsageError naming the field for a bad size."""
@@ -176,6 +191,55 @@ def _out(rec: DbAnalysisRecord, *, with_report: bool) -> AnalysisOut:
         "report": rec.report if with_report else None, "links": {"self": f"{BASE}/{rec.id}"}})
 
 
+@dataclass(frozen=True, slots=True)
+class ApplyJob:
+    """Apply mode for one analysis: who asked (the audit log's actor) and the service's
+    ``performance.optimization`` settings at submission."""
+
+    actor: str
+    maintenance_window: str | None
+    measure_s: float
+
+
+@dataclass(frozen=True, slots=True)
+class AnalysisJob:
+    """What the worker thread needs; ``connect_dsn`` holds the password (never stored)."""
+
+    analysis_id: str
+    connect_dsn: str
+    shown: str
+    options: AnalysisOptions
+    apply: ApplyJob | None = None
+
+
+def check_apply(who: Principal, ctx: ServiceContext, body: AnalysisRequest) -> ApplyJob:
+    """Apply mode's preconditions: the admin role (403), the service's switch (409), the index
+    advisor on (422)."""
+    if ROLE_RANK.get(who.role, 0) < ROLE_RANK["admin"]:
+        raise ApiError(403, f"apply needs the admin role; the key {who.name!r} has {who.role} "
+                            "(operators may only analyze)", "apply")
+    optimization = ctx.settings.performance.optimization
+    if not optimization.query_optimization:
+        raise ApiError(409, "apply is disabled: set performance.optimization."
+                            "query-optimization: true", "apply")
+    if not body.index_advice:
+        raise UsageError("apply: needs indexAdvice (apply creates the advised indexes)")
+    return ApplyJob(who.name, optimization.maintenance_window, optimization.measure_period)
+
+
+def scrub(value: Any, secret: str | None) -> Any:
+    """``value`` (JSON-like) with ``secret`` replaced by ``***`` in every string."""
+    if not secret:
+        return value
+    if isinstance(value, str):
+        return value.replace(secret, "***")
+    if isinstance(value, Mapping):
+        return {str(k): scrub(v, secret) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [scrub(v, secret) for v in value]
+    return value
+
+
 class _Runner:
     """The analyses of one service instance: a cap on concurrent ones, the worker threads."""
 
@@ -184,45 +248,72 @@ class _Runner:
         self.repo = DbAnalysisRepository(ctx.db)
         self.slots = threading.BoundedSemaphore(MAX_CONCURRENT)
 
-    def start(self, analysis_id: str, connect_dsn: str, shown: str,
-              options: AnalysisOptions) -> None:
-        thread = threading.Thread(target=self._run, name=f"db-analysis-{analysis_id[:8]}",
-                                  args=(analysis_id, connect_dsn, shown, options), daemon=True)
+    def start(self, job: AnalysisJob) -> None:
+        thread = threading.Thread(target=self._run, name=f"db-analysis-{job.analysis_id[:8]}",
+                                  args=(job,), daemon=True)
         thread.start()
 
-    def _run(self, analysis_id: str, connect_dsn: str, shown: str,
-             options: AnalysisOptions) -> None:
+    def _run(self, job: AnalysisJob) -> None:
         try:
-            report = analyze(connect_dsn, options).to_dict()
-            report["dsn"] = shown
-            self.repo.finish(analysis_id, report)
+            analysis = analyze(job.connect_dsn, job.options)
+            report = analysis.to_dict()
+            report["dsn"] = job.shown
+            if job.apply is not None:
+                report["apply"] = self._apply(job, job.apply, list(analysis.indexes))
+            self.repo.finish(job.analysis_id, report)
         except IntperfError as exc:
-            message = str(exc).replace(redact_dsn(connect_dsn), shown)
-            log.warning("database analysis %s failed: %s", analysis_id, message)
-            self.repo.fail(analysis_id, message)
+            message = str(exc).replace(redact_dsn(job.connect_dsn), job.shown)
+            log.warning("database analysis %s failed: %s", job.analysis_id, message)
+            self.repo.fail(job.analysis_id, message)
         except Exception:  # a bug: keep the thread's failure out of the answer, log it
             incident = uuid.uuid4().hex[:12]
-            log.exception("database analysis %s: internal error %s", analysis_id, incident)
-            self.repo.fail(analysis_id, f"internal error (incident {incident})")
+            log.exception("database analysis %s: internal error %s", job.analysis_id, incident)
+            self.repo.fail(job.analysis_id, f"internal error (incident {incident})")
         finally:
             self.slots.release()
+
+    def _apply(self, job: AnalysisJob, apply: ApplyJob, advice: Sequence[Any]
+               ) -> dict[str, Any]:
+        """Apply the advice; every action into the audit log. Outside the maintenance window
+        apply is refused (not deferred): the analysis is stored with ``apply.status``
+        ``refused`` and the caller submits again inside the window."""
+        secret = dsn_password(job.connect_dsn)
+
+        def audit(entry: AuditEntry) -> None:
+            detail = scrub({**entry.detail, "analysis": job.analysis_id, "dsn": job.shown},
+                           secret)
+            self.ctx.audit.record(apply.actor, f"db.index.{entry.action}", entry.target[:200],
+                                  detail)
+
+        base: dict[str, Any] = {"dry_run": False, "window": apply.maintenance_window,
+                                "measure_s": apply.measure_s}
+        try:
+            applied = apply_indexes(job.connect_dsn, advice, dry_run=False,
+                                    measure_for_s=apply.measure_s,
+                                    maintenance_window=apply.maintenance_window, audit=audit,
+                                    settings=ApplySettings(wait_for_window=False))
+        except IntperfError as exc:  # the report of the analysis is kept; apply says why
+            message = scrub(str(exc).replace(redact_dsn(job.connect_dsn), job.shown), secret)
+            log.warning("database analysis %s: apply failed: %s", job.analysis_id, message)
+            self.ctx.audit.record(apply.actor, "db.index.apply-failed", job.analysis_id,
+                                  {"error": message, "dsn": job.shown})
+            return {**base, "status": "failed", "error": message, "refused": None,
+                    "indexes": []}
+        status = "refused" if applied.refused else "applied"
+        return {**base, **scrub(applied.to_dict(), secret), "status": status}
 
 
 _RUNNER_LOCK = threading.Lock()
 
 
 def _runner(request: Request) -> _Runner:
-    """This app's runner, made on first use; analyses left running by an earlier process of
-    the service are marked interrupted then (nothing of this process is running yet)."""
+    """This app's runner, made on first use. (Analyses left running by an earlier process of
+    the service were marked interrupted at start-up, intperf.service.app.)"""
     with _RUNNER_LOCK:
         runner: _Runner | None = getattr(request.app.state, "db_analyses", None)
         if runner is None:
             ctx: ServiceContext = request.app.state.ctx
             runner = _Runner(ctx)
-            stale = runner.repo.mark_unfinished_interrupted()
-            if stale:
-                log.warning("marked %d database analysis(es) interrupted: %s", len(stale),
-                            ", ".join(stale))
             request.app.state.db_analyses = runner
         return runner
 
@@ -232,8 +323,10 @@ def _runner(request: Request) -> _Runner:
 async def create_analysis(body: AnalysisRequest, request: Request, response: Response,
                           who: Annotated[Principal, Depends(require("operator"))]
                           ) -> AnalysisOut:
-    """Analyze a PostgreSQL (read-only); answers 202 with the analysis to poll."""
+    """Analyze a PostgreSQL (read-only; ``apply``: then create the advised indexes); answers
+    202 with the analysis to poll."""
     ctx: ServiceContext = request.app.state.ctx
+    apply = check_apply(who, ctx, body) if body.apply else None
     options = body.options()
     connect_dsn = await run_in_threadpool(check_dsn, body.dsn,
                                           ctx.settings.intperf.allowed_targets)
@@ -242,13 +335,13 @@ async def create_analysis(body: AnalysisRequest, request: Request, response: Res
     if not runner.slots.acquire(blocking=False):
         raise ApiError(429, f"{MAX_CONCURRENT} analyses are running; try again later",
                        retry_after=10)
+    recorded = {**options.to_dict(), "apply": body.apply}
     try:
         analysis_id = await run_in_threadpool(
-            runner.repo.create, dsn_redacted=shown, requested_by=who.name,
-            options=options.to_dict())
+            runner.repo.create, dsn_redacted=shown, requested_by=who.name, options=recorded)
         await run_in_threadpool(ctx.audit.record, who.name, "db.analysis.create", analysis_id,
-                                {"dsn": shown, "options": options.to_dict()})
-        runner.start(analysis_id, connect_dsn, shown, options)
+                                {"dsn": shown, "options": recorded})
+        runner.start(AnalysisJob(analysis_id, connect_dsn, shown, options, apply))
     except BaseException:
         runner.slots.release()
         raise

@@ -1,8 +1,8 @@
 """The FastAPI application factory and ``serve``.
 
-Start-up, in order: migrate the database, mark runs that were in flight when the service
-last stopped as interrupted (their flushed seconds stay), start the run slots and the
-scheduler. Shutdown stops the scheduler and asks running runs to stop.
+Start-up, in order: migrate the database, mark runs and database analyses that were in
+flight when the service last stopped as interrupted (their flushed seconds stay), start the run
+slots and the scheduler. Shutdown stops the scheduler and asks running runs to stop.
 """
 
 from __future__ import annotations
@@ -32,7 +32,7 @@ from intperf.service.context import ServiceContext
 from intperf.service.errors import install_error_handlers
 from intperf.service.limits import NulGuard
 from intperf.service.metrics import router as metrics_router
-from intperf.store import Database
+from intperf.store import Database, DbAnalysisRepository
 
 log = logging.getLogger(__name__)
 
@@ -52,6 +52,12 @@ def create_app(settings: Settings, *, database: Database | None = None) -> FastA
         if interrupted:
             log.warning("marked %d run(s) interrupted by the last shutdown: %s",
                         len(interrupted), ", ".join(interrupted))
+        # Before the first request: nothing of this process runs yet, so every analysis
+        # still "running" belonged to an earlier one (one service per storage, as for runs).
+        stale = await asyncio.to_thread(DbAnalysisRepository(db).mark_unfinished_interrupted)
+        if stale:
+            log.warning("marked %d database analysis(es) interrupted by the last shutdown: %s",
+                        len(stale), ", ".join(stale))
         await asyncio.to_thread(Path(settings.intperf.results_dir).mkdir, parents=True,
                                 exist_ok=True)
         app.state.ctx = ctx

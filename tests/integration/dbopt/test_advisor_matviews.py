@@ -8,6 +8,7 @@ from datetime import UTC, datetime
 import psycopg
 import pytest
 
+from intperf.dbopt.analyze import AnalysisOptions, analyze
 from intperf.dbopt.connection import connect_target
 from intperf.dbopt.matviews import MatviewRules, read_column_types, suggest_matviews
 from intperf.dbopt.partitioning import (
@@ -53,6 +54,23 @@ def test_matview_answers_like_the_statement(pg_target: PgTarget) -> None:
         read = conn.execute(advice.read_sql.replace("$1", "%s").replace("$2", "%s"),
                             (since, 10)).fetchall()
     assert read == original
+
+
+def test_analyze_proposes_a_time_range_aggregate(pg_target: PgTarget) -> None:
+    """Through analyze(): the column types make the time range a day bucket, and the period
+    is the one pg_stat_statements covers (seconds here). With the default period of a day,
+    288 refreshes would cost more than 20 calls save, and nothing would be proposed."""
+    setup(pg_target, SHOP, [(TOP, (datetime(2026, 3, 1, tzinfo=UTC),), 20)])
+    rules = MatviewRules(min_mean_ms=0.0, min_share=0.0)
+    report = analyze(pg_target.dsn, AnalysisOptions(advise_indexes=False, matview_rules=rules))
+    assert not [s for s in report.skipped if "materialized" in s["step"]], report.skipped
+    (advice,) = report.matviews
+    assert "o.created_at >= $1" in advice.query
+    assert "date_trunc('day', o.created_at)" in advice.create_sql and not advice.exact
+    statement = next(s for s in report.statements if s.queryid == advice.queryid)
+    upper = statement.calls * statement.mean_ms * 0.95  # minus a few seconds' refreshes
+    assert upper * 0.95 < advice.saved_ms <= upper
+    assert report.to_dict()["matviews"][0]["name"] == advice.name
 
 
 def test_partitioning_plan_from_the_catalog_runs(pg_target: PgTarget) -> None:

@@ -8,7 +8,7 @@ from psycopg.conninfo import conninfo_to_dict
 
 from intperf.errors import TargetNotAllowedError, UsageError
 from intperf.loadtest.allowlist import TargetPolicy
-from intperf.service.api_db import LOOPBACK, check_dsn
+from intperf.service.api_db import LOOPBACK, check_dsn, scrub
 
 NAMES = {"db.internal": ["10.1.2.3"], "evil.example": ["10.9.9.9"],
          "localhost": ["127.0.0.1"], "mixed.internal": ["10.1.2.3", "192.0.2.7"]}
@@ -66,3 +66,11 @@ def test_refused(dsn: str, message: str) -> None:
     with pytest.raises(UsageError, match=message) as info:
         checked(dsn)
     assert str(info.value).startswith("dsn: ")
+
+
+def test_scrub_removes_the_password_from_audit_details() -> None:
+    detail = {"error": "password s3cr3t rejected", "n": 1, "ids": ["a s3cr3t", 2],
+              "nested": {"sql": "s3cr3t"}}
+    assert scrub(detail, "s3cr3t") == {"error": "password *** rejected", "n": 1,
+                                       "ids": ["a ***", 2], "nested": {"sql": "***"}}
+    assert scrub(detail, None) is detail
