@@ -192,8 +192,9 @@ class StreamSettings(_Section):
     large_result_rows: Annotated[int, Field(ge=1)] = 1000
     databases: list[StreamDatabase] = Field(default_factory=list)
     """Which PostgreSQL each service queries, for index hints on its slow queries."""
-    journal_dir: str = "stream-journal"
-    """Where the embedded bus keeps accepted events until they are processed."""
+    journal_dir: str = ""
+    """The embedded bus's journal; empty: beside a SQLite database (``<file>.journal``), else
+    ``stream-journal`` in the working directory. It belongs with the database's checkpoints."""
     max_events_per_request: Annotated[int, Field(ge=1)] = 50_000
     embedded: bool = True
     """Whether the service runs a processor itself (with ``intperf.bus``)."""

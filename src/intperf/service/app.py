@@ -19,6 +19,7 @@ from fastapi.openapi.utils import get_openapi
 
 from intperf import __version__
 from intperf.config import Settings
+from intperf.errors import BusError
 from intperf.service.alerts import AlertDispatcher, LogSink, WebhookSink
 from intperf.service.api_admin import health
 from intperf.service.api_admin import router as admin_router
@@ -67,8 +68,16 @@ def create_app(settings: Settings, *, database: Database | None = None) -> FastA
         await start_automation(ctx)
         from intperf.service.stream_runtime import StreamRuntime
 
-        stream = StreamRuntime(settings, repository=ctx.stream_store, alerts=ctx.alerts)
-        await stream.start()
+        runtime = StreamRuntime(settings, repository=ctx.stream_store, alerts=ctx.alerts)
+        stream: StreamRuntime | None = runtime
+        try:
+            await runtime.start()
+        except BusError as exc:
+            # E.g. a second instance on the same database and journal: it serves everything
+            # but live analytics (POST /api/v1/events answers 503) rather than not starting.
+            log.error("live analytics are off on this instance: %s", exc)  # noqa: TRY400
+            await runtime.stop()
+            stream = None
         ctx.stream = stream
         try:
             yield
@@ -76,7 +85,8 @@ def create_app(settings: Settings, *, database: Database | None = None) -> FastA
             if ctx.scheduler is not None:
                 await ctx.scheduler.stop()
             ctx.stream = None
-            await stream.stop()
+            if stream is not None:
+                await stream.stop()
             await ctx.executor.stop()
             if database is None:
                 db.close()

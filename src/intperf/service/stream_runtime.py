@@ -40,6 +40,25 @@ def alert_event(alert: StreamAlert) -> AlertEvent:
                       title=alert.title, details=details, run_id=run_id)
 
 
+def journal_dir(settings: Settings) -> str:
+    """Where the embedded bus keeps its journal (``intperf.stream.journal-dir``).
+
+    By default beside a SQLite database file (``intperf.db`` -> ``intperf.db.journal``): the
+    journal and the checkpoints stored in the database belong together (a journal replayed
+    into another database would skip records below that database's checkpoints). Otherwise
+    ``stream-journal`` in the working directory.
+    """
+    configured = settings.intperf.stream.journal_dir
+    if configured:
+        return configured
+    url = settings.intperf.storage_url
+    if url.startswith("sqlite:///") and ":memory:" not in url:
+        path = url.removeprefix("sqlite:///").split("?", 1)[0]
+        if path:
+            return f"{path}.journal"
+    return "stream-journal"
+
+
 class StreamRuntime:
     """Owns the bus (and the embedded processor); started and stopped with the service."""
 
@@ -53,7 +72,8 @@ class StreamRuntime:
         self._bus: Bus = bus or make_bus(
             "kafka" if settings.intperf.bus == "kafka" else "memory",
             bootstrap_servers=settings.intperf.kafka_bootstrap_servers,
-            client_id="intperf-service")
+            client_id="intperf-service",
+            journal_dir=journal_dir(settings))
         self._entered = False
         self.processor: StreamProcessor | None = None
 

@@ -1,8 +1,9 @@
 """Live performance analytics: the event model, columnar batches and their binary frames,
-mergeable aggregates and event-time windows (docs/events.md, docs/stream.md)."""
+mergeable aggregates, event-time windows and the bus (docs/events.md, docs/stream.md)."""
 
 from intperf.stream.aggregates import Aggregate, CacheStats, CountStats, LatencyStats
 from intperf.stream.batch import EventBatch
+from intperf.stream.bus import Bus, Consumer, Message, TopicPartition, make_bus, partition_for_key
 from intperf.stream.codec import decode, encode
 from intperf.stream.events import (
     ApiResponseEvent,
@@ -39,10 +40,12 @@ __all__ = [
     "ApiResponseEvent",
     "Assigner",
     "BreakerState",
+    "Bus",
     "BusinessEvent",
     "CacheAccessEvent",
     "CacheStats",
     "CircuitBreakerEvent",
+    "Consumer",
     "CountStats",
     "DatabaseQueryEvent",
     "EventBatch",
@@ -51,10 +54,12 @@ __all__ = [
     "LateEvent",
     "LateOutput",
     "LatencyStats",
+    "Message",
     "PerformanceEvent",
     "Rejection",
     "Session",
     "Sliding",
+    "TopicPartition",
     "Tumbling",
     "ValidationOutcome",
     "WindowResult",
@@ -64,5 +69,7 @@ __all__ = [
     "encode",
     "encode_ndjson",
     "event_json_schema",
+    "make_bus",
+    "partition_for_key",
     "validate_events",
 ]

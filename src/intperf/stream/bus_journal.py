@@ -99,6 +99,7 @@ class _Log:
     size: int = 0  # bytes in the last segment
     count: int = 0  # records in the last segment
     fd: int | None = None
+    floor: int = 0  # records below it are committed by every group: their segments can go
 
 
 def _segment_name(base: int) -> str:
@@ -168,6 +169,8 @@ class Journal:
         self.dir.mkdir(parents=True, exist_ok=True)
         (self.dir / GROUPS_DIR).mkdir(exist_ok=True)
         self._lock()
+        _fsync_dir(self.dir.resolve().parent)
+        _fsync_dir(self.dir)
         groups = self._read_groups()
         keep: dict[TopicPartition, int] = {}
         for offsets in groups.values():
@@ -232,7 +235,7 @@ class Journal:
         while len(bases) > 1 and bases[1] <= keep_from:  # retention not done before a stop
             (pdir / _segment_name(bases.pop(0))).unlink()
         records: list[Message] = []
-        lg = _Log(pdir, bases, bases[0] if bases else 0)
+        lg = _Log(pdir, bases, bases[0] if bases else 0, floor=keep_from)
         torn = torn_bytes = 0
         for i, base in enumerate(bases):
             path = pdir / _segment_name(base)
@@ -249,8 +252,12 @@ class Journal:
                             "%d bytes (never acknowledged)", path, scan.torn_at,
                             len(data) - scan.torn_at)
                 os.truncate(path, scan.torn_at)
-                self._fsync_file(path)
                 torn, torn_bytes = torn + 1, torn_bytes + len(data) - scan.torn_at
+            if i == len(bases) - 1:
+                # What a crashed process wrote is in the page cache, perhaps not yet on disk:
+                # made durable before consumers see (and commit) it.
+                self._fsync_file(path)
+                _fsync_dir(pdir)
             records += scan.records
             lg.end = scan.end
             lg.size = len(data) if scan.torn_at is None else scan.torn_at
@@ -340,11 +347,18 @@ class Journal:
         lg.bases.append(offset)
         lg.size = lg.count = 0
         new_dirs.add(lg.dir)
+        self._delete_below(lg)  # the segment just closed may be all committed already
 
     def _retain(self, tp: TopicPartition, floor: int) -> None:
         """Delete the segments whose records are all below ``floor`` (never the last one)."""
         lg = self._logs.get(tp)
-        while lg is not None and len(lg.bases) > 1 and lg.bases[1] <= floor + 1:
+        if lg is not None:
+            lg.floor = max(lg.floor, floor)
+            self._delete_below(lg)
+
+    @staticmethod
+    def _delete_below(lg: _Log) -> None:
+        while len(lg.bases) > 1 and lg.bases[1] <= lg.floor:
             (lg.dir / _segment_name(lg.bases.pop(0))).unlink()
 
     def segments(self, tp: TopicPartition) -> list[int]:

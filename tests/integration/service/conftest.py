@@ -42,6 +42,7 @@ def _environ(storage_url: str, base: Path, limits: dict[str, Any],
         "INTPERF_INTPERF__RESULTS_DIR": str(base / "results"),
         "INTPERF_INTPERF__SCENARIO_DIR": str(base),
         "INTPERF_INTPERF__ALLOWED_TARGETS": json.dumps(["127.0.0.1/32"]),
+        "INTPERF_INTPERF__STREAM__JOURNAL_DIR": str(base / "journal"),
     }
     for key, value in {**DEFAULT_LIMITS, **limits}.items():
         env[f"INTPERF_INTPERF__LIMITS__{key.upper().replace('-', '_')}"] = json.dumps(value)

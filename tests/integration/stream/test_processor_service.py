@@ -153,3 +153,36 @@ async def test_cache_and_business_windows_are_stored_and_served(tmp_path: Path) 
     assert 'intperf_business_orders_created{service="checkout"} 6.0' in text
     assert 'intperf_business_payment_success_ratio{service="checkout"} 0.75' in text
     assert "intperf_stream_events_total" in text
+
+
+async def test_a_second_instance_on_the_same_journal_serves_without_live_analytics(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture,
+) -> None:
+    settings = load_settings(environ={
+        "INTPERF_INTPERF__STORAGE_URL": f"sqlite:///{tmp_path / 'svc.db'}",
+        "INTPERF_INTPERF__RESULTS_DIR": str(tmp_path / "results")})
+    db = Database(settings.intperf.storage_url)
+    db.migrate()
+    _, key = ApiKeyRepository(db).create("ops", "operator")
+    headers = {"X-API-Key": key}
+    event = [_api("orders", int(time.time() * 1000), 5.0)]
+    first, second = create_app(settings, database=db), create_app(settings, database=db)
+    try:
+        async with first.router.lifespan_context(first), \
+                second.router.lifespan_context(second), \
+                httpx.AsyncClient(transport=httpx.ASGITransport(app=first),
+                                  base_url="http://first") as one, \
+                httpx.AsyncClient(transport=httpx.ASGITransport(app=second),
+                                  base_url="http://second") as two:
+            assert (tmp_path / "svc.db.journal").is_dir()  # the journal sits by its database
+            assert (await one.post("/api/v1/events", json=event, headers=headers)).status_code \
+                == 202
+            r = await two.post("/api/v1/events", json=event, headers=headers)
+            assert r.status_code == 503, r.text
+            assert r.headers["retry-after"]
+            assert (await two.get("/api/v1/performance/runs", headers=headers)).status_code \
+                == 200
+    finally:
+        db.close()
+    assert "live analytics are off on this instance" in caplog.text
+    assert "in use by another process" in caplog.text

@@ -79,6 +79,14 @@ async def test_records_become_visible_when_durable_and_flush_waits_for_that(
         assert (tmp_path / T / "0" / f"{0:020d}.log").stat().st_size > 0
 
 
+async def test_an_orderly_close_writes_what_was_not_flushed_yet(tmp_path: Path) -> None:
+    async with MemoryBus(tmp_path) as bus:
+        await bus.ensure_topic(T, 1)
+        await bus.publish_many(T, [(None, b"a"), (None, b"b")])
+    async with MemoryBus(tmp_path) as again:
+        assert again.end_offsets(T) == [2]
+
+
 async def test_group_offsets_survive_a_restart_and_members_resume_there(tmp_path: Path) -> None:
     async with MemoryBus(tmp_path) as bus:
         await bus.ensure_topic(T, 1)
@@ -304,6 +312,9 @@ class JournalMachine(RuleBasedStateMachine):
         self.partitions: dict[str, int] = {}
         self.records: dict[TopicPartition, list[tuple[bytes | None, bytes]]] = {}
         self.committed: dict[str, dict[TopicPartition, int]] = {}
+        # Where each partition's retained records start: raised by commits, never lowered
+        # while the bus runs (a group committing lower later does not bring records back).
+        self.floors: dict[TopicPartition, int] = {}
         self.keyless: dict[str, int] = {}
         self.readers = 0
         self.bus = self.open()
@@ -370,17 +381,30 @@ class JournalMachine(RuleBasedStateMachine):
 
         self.run(commit())
         self.committed.setdefault(group, {}).update(offsets)
+        for tp in offsets:
+            self.floors[tp] = max(self.floors.get(tp, 0), self.lowest_commit(tp))
         self.check_retention()
 
     @rule()
     def restart(self) -> None:
         self.run(self.bus.close())
         self.bus = self.open()
+        journal = self.bus.journal
+        assert journal is not None
+        for topic, n in self.partitions.items():
+            for p in range(n):
+                tp = (topic, p)
+                # Replayed from the lowest commit, or the oldest segment kept if that is later:
+                # never later than the records the bus still had before the restart.
+                bases = journal.segments(tp)
+                first = max(self.lowest_commit(tp), bases[0] if bases else 0)
+                assert first <= self.floors.get(tp, 0) or not self.records.get(tp), tp
+                self.floors[tp] = min(first, len(self.records.get(tp, [])))
         self.check_replayed()
         self.check_retention()
 
     # --- checks --------------------------------------------------------------------------
-    def floor(self, tp: TopicPartition) -> int:
+    def lowest_commit(self, tp: TopicPartition) -> int:
         offsets = [c[tp] for c in self.committed.values() if tp in c]
         return min(offsets) if offsets else 0
 
@@ -393,7 +417,7 @@ class JournalMachine(RuleBasedStateMachine):
             self.readers += 1
             want = [(p, off, k, v) for p in range(n)
                     for off, (k, v) in enumerate(self.records.get((topic, p), []))
-                    if off >= self.floor((topic, p))]
+                    if off >= self.floors.get((topic, p), 0)]
 
             async def read(topic: str = topic, count: int = len(want)) -> list[Message]:
                 async with self.bus.consumer([topic], f"reader-{self.readers}") as c:
@@ -409,7 +433,7 @@ class JournalMachine(RuleBasedStateMachine):
         for topic, n in self.partitions.items():
             for p in range(n):
                 bases = journal.segments((topic, p))
-                floor = self.floor((topic, p))
+                floor = self.floors.get((topic, p), 0)
                 if bases:
                     assert bases[0] <= floor, (topic, p, bases, floor)
                     assert len(bases) == 1 or bases[1] > floor, (topic, p, bases, floor)
