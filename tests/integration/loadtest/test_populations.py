@@ -112,12 +112,14 @@ def test_duration_populations_end_separately(demo_shop: DemoServer) -> None:
     assert seen and {p.duration for p in seen} == {2.0}  # the longest population
     assert 1.9 <= outcome.duration_s <= 2.5
     items = received(demo_shop, run_id)
-    start = min(when(i) for i in items)
+    # Times from the run's start (not from the first request: on a loaded machine the first
+    # request itself can leave late).
+    start = outcome.started_at.timestamp()
     short = [when(i) - start for i in items if i["headers"]["x-group"] == "short"]
     long = [when(i) - start for i in items if i["headers"]["x-group"] == "long"]
     assert short and long
-    assert max(short) < 1.2  # the short population stopped while the long one ran on
-    assert min(long) >= 0.9 and max(long) > 1.5
+    assert max(short) < 1.3, (short, long)  # the short population stopped, the long ran on
+    assert min(long) >= 0.95 and max(long) > 1.5
 
 
 def test_shared_iterations_per_population(demo_shop: DemoServer) -> None:
