@@ -18,6 +18,14 @@ Tree::
     │                                 (retriable; an instance sets False when retrying is futile)
     ├── BusError                      the event bus (Kafka or in-process) failed: connection,
     │                                 timeout (retriable), or a refused request (not retriable)
+    ├── ResilienceError               a resilience guard (intperf.resilience) refused a call
+    │   ├── CallNotPermittedError     a circuit breaker is OPEN or FORCED_OPEN (not retriable
+    │   │                             at once: the breaker says when to come back)
+    │   ├── BulkheadFullError         no bulkhead slot within the maximum wait (retriable)
+    │   ├── RequestNotPermittedError  a rate limiter had no permission within its timeout
+    │   │                             (retriable)
+    │   └── CallTimeoutError          a time limiter cut the call short (retriable; also a
+    │                                 TimeoutError)
     └── FeederExhaustedError          a queue feeder ran dry (ends the user's work, not an error
                                       of the target: counts_as_failure=False)
 """
@@ -135,3 +143,37 @@ class BusError(IntperfError):
     def __init__(self, message: str, *, retriable: bool = True) -> None:
         super().__init__(message)
         self.retriable = retriable
+
+
+class ResilienceError(IntperfError):
+    """A guard of ``intperf.resilience`` refused or cut short a call."""
+
+
+class CallNotPermittedError(ResilienceError):
+    """A circuit breaker rejected the call (Resilience4j's ``CallNotPermittedException``).
+
+    ``breaker`` names the breaker and ``state`` its state when it refused.
+    """
+
+    def __init__(self, breaker: str, state: str) -> None:
+        super().__init__(f"circuit breaker {breaker!r} is {state} and does not permit calls")
+        self.breaker = breaker
+        self.state = state
+
+
+class BulkheadFullError(ResilienceError):
+    """A bulkhead had no free slot within its maximum wait."""
+
+    retriable = True
+
+
+class RequestNotPermittedError(ResilienceError):
+    """A rate limiter could not grant a permission within its timeout."""
+
+    retriable = True
+
+
+class CallTimeoutError(ResilienceError, TimeoutError):
+    """A time limiter cancelled a call that ran longer than its timeout."""
+
+    retriable = True

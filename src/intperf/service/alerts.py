@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import random
+import time
 from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -17,7 +19,15 @@ from urllib.parse import urlsplit
 
 import httpx
 
-from intperf.errors import UsageError
+from intperf.errors import CallNotPermittedError, IntperfError, UsageError
+from intperf.resilience import (
+    CircuitBreaker,
+    CircuitBreakerConfig,
+    Retry,
+    RetryConfig,
+    RetryEvent,
+    RetryEventKind,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -118,19 +128,44 @@ class DeliveryStats:
     delivered: int = 0
     failed: int = 0
     retries: int = 0
+    not_attempted: int = 0  # deliveries (also counted in failed) an open breaker refused
+
+
+#: Per webhook origin: open after 5 calls of which half failed, try again after a minute.
+WEBHOOK_BREAKER = CircuitBreakerConfig(sliding_window_size=10, minimum_number_of_calls=5,
+                                       wait_duration_in_open_state=60.0,
+                                       permitted_number_of_calls_in_half_open_state=1)
+
+
+def _no_jitter() -> float:
+    return 1.0
+
+
+class _AttemptFailed(IntperfError):
+    """One POST failed; ``problem`` is what may be logged (a type name or an HTTP status)."""
+
+    def __init__(self, problem: str, *, retriable: bool) -> None:
+        super().__init__(problem)
+        self.problem = problem
+        self.retriable = retriable
 
 
 class WebhookSink:
     """POSTs each event as JSON to every URL, retrying with exponential backoff.
 
     ``retries`` is the number of attempts after the first (so ``retries=3`` means up to 4
-    requests per URL); the wait before retry ``n`` (from 1) is ``backoff * 2**(n-1)`` seconds.
+    requests per URL); the wait before retry ``n`` (from 1) is ``backoff * 2**(n-1)`` seconds,
+    or a uniform draw below that with ``jitter`` (full jitter).
     Retried: connection errors, timeouts and the statuses in ``RETRY_STATUSES``.
+    Every attempt goes through a circuit breaker per webhook origin (``WEBHOOK_BREAKER``): while
+    it is open, deliveries to that origin are not attempted and count as failed.
     """
 
     def __init__(self, urls: Iterable[str], client_factory: ClientFactory | None = None, *,
                  retries: int = 3, backoff: float = 0.5, timeout: float = 5.0,
-                 sleep: Sleep = asyncio.sleep) -> None:
+                 sleep: Sleep = asyncio.sleep, jitter: bool = False,
+                 breaker_config: CircuitBreakerConfig = WEBHOOK_BREAKER,
+                 clock: Callable[[], float] = time.monotonic) -> None:
         self.urls = tuple(urls)
         for i, url in enumerate(self.urls):
             scheme = urlsplit(url).scheme
@@ -148,6 +183,17 @@ class WebhookSink:
         self._delivered = 0
         self._failed = 0
         self._retried = 0
+        self._not_attempted = 0
+        policy = RetryConfig(max_attempts=retries + 1, initial_interval=backoff,
+                             multiplier=2.0, max_interval=float("inf"))
+        self._retry = Retry("webhook", policy, sleep=sleep, on_event=self._on_retry,
+                            rng=random.random if jitter else _no_jitter)
+        self.breakers = {origin: CircuitBreaker(f"webhook {origin}", breaker_config, clock=clock)
+                         for origin in dict.fromkeys(redact_url(u) for u in self.urls)}
+
+    def _on_retry(self, event: RetryEvent) -> None:
+        if event.kind is RetryEventKind.RETRY:
+            self._retried += 1
 
     def _default_client(self) -> httpx.AsyncClient:
         return httpx.AsyncClient(timeout=self.timeout, follow_redirects=False)
@@ -155,7 +201,7 @@ class WebhookSink:
     @property
     def stats(self) -> DeliveryStats:
         """Deliveries, failures and retries so far."""
-        return DeliveryStats(self._delivered, self._failed, self._retried)
+        return DeliveryStats(self._delivered, self._failed, self._retried, self._not_attempted)
 
     async def send(self, event: AlertEvent) -> None:
         """Deliver ``event`` to every URL concurrently; never raises."""
@@ -176,29 +222,41 @@ class WebhookSink:
     async def _deliver(self, client: httpx.AsyncClient, url: str, payload: dict[str, Any],
                        event: AlertEvent) -> None:
         where = redact_url(url)
-        problem = ""
-        for attempt in range(self.retries + 1):
-            if attempt:
-                self._retried += 1
-                await self._sleep(self.backoff * 2 ** (attempt - 1))
-            try:
-                response = await client.post(url, json=payload)
-            except httpx.TransportError as exc:  # connect, read, timeout: worth another try
-                problem = type(exc).__name__
-                continue
-            except httpx.HTTPError as exc:  # invalid request and the like: will not improve
-                problem = type(exc).__name__
-                break
-            if response.is_success:
-                self._delivered += 1
-                logger.debug("alert %s delivered to %s", event.kind, where)
-                return
-            problem = f"HTTP {response.status_code}"
-            if response.status_code not in RETRY_STATUSES:
-                break
-        self._failed += 1
-        logger.warning("alert %s: webhook %s failed after %d attempt(s): %s", event.kind,
-                       where, attempt + 1, problem)
+        breaker = self.breakers[where]
+        attempts = 0
+
+        async def attempt() -> None:
+            nonlocal attempts
+            async with breaker:  # raises CallNotPermittedError while the breaker is open
+                attempts += 1
+                await self._post(client, url, payload)
+
+        try:
+            await self._retry.call(attempt)
+        except CallNotPermittedError:
+            self._failed += 1
+            self._not_attempted += attempts == 0
+            logger.warning("alert %s: webhook %s not attempted: its circuit breaker is open "
+                           "(%d attempt(s) made)", event.kind, where, attempts)
+        except _AttemptFailed as exc:
+            self._failed += 1
+            logger.warning("alert %s: webhook %s failed after %d attempt(s): %s", event.kind,
+                           where, attempts, exc.problem)
+        else:
+            self._delivered += 1
+            logger.debug("alert %s delivered to %s", event.kind, where)
+
+    @staticmethod
+    async def _post(client: httpx.AsyncClient, url: str, payload: dict[str, Any]) -> None:
+        try:
+            response = await client.post(url, json=payload)
+        except httpx.TransportError as exc:  # connect, read, timeout: worth another try
+            raise _AttemptFailed(type(exc).__name__, retriable=True) from None
+        except httpx.HTTPError as exc:  # invalid request and the like: will not improve
+            raise _AttemptFailed(type(exc).__name__, retriable=False) from None
+        if not response.is_success:
+            raise _AttemptFailed(f"HTTP {response.status_code}",
+                                 retriable=response.status_code in RETRY_STATUSES)
 
 
 class AlertDispatcher:

@@ -190,3 +190,22 @@ async def test_dispatcher_delivers_to_every_url_and_sink_despite_one_down(
     assert [r["path"] for r in receiver.accepted] == ["/up"]
     assert webhooks.stats.delivered == 1 and webhooks.stats.failed == 1
     assert "alert regression [critical]: p95 regressed by 31% (run run-42)" in caplog.text
+
+
+async def test_an_always_failing_receiver_opens_its_breaker_and_is_then_not_called(
+        receiver: Receiver, caplog: pytest.LogCaptureFixture) -> None:
+    receiver.fail_first = 1000
+    now = [0.0]
+    webhooks = WebhookSink([f"http://127.0.0.1:{receiver.port}{TOKEN_PATH}"], loopback_client(),
+                           retries=1, backoff=0.001, sleep=RecordedSleep(), clock=lambda: now[0])
+    for _ in range(3):  # 2 + 2 + 1 failed attempts: the 5th opens the breaker (5 of 5 failed)
+        await webhooks.send(EVENT)
+    assert len(receiver.requests) == 5
+    with caplog.at_level(logging.WARNING):
+        await webhooks.send(EVENT)
+    assert len(receiver.requests) == 5  # not attempted while open
+    assert webhooks.stats.failed == 4 and webhooks.stats.not_attempted == 1
+    assert "circuit breaker is open" in caplog.text and "SECRETTOKEN" not in caplog.text
+    now[0] = 61.0  # after the wait in open, one trial call goes through (and fails again)
+    await webhooks.send(EVENT)
+    assert len(receiver.requests) == 6
