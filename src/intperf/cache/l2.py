@@ -1,0 +1,160 @@
+"""The Redis (L2) side of the cache: values, the cross-process regeneration lock and
+degradation. Every Redis failure is caught here: the cache goes on without L2, retries after
+a growing pause, and says so once in the log when Redis goes away and once when it is back."""
+
+from __future__ import annotations
+
+import logging
+import secrets
+import time
+from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING, Any, TypeVar
+
+from intperf.errors import IntperfError
+
+if TYPE_CHECKING:  # redis is imported by whoever makes the client, not by importing us
+    from redis.asyncio import Redis, RedisCluster
+
+__all__ = ["CacheBackendError", "RedisLayer"]
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+
+#: Compare-and-delete: only the holder of the token releases the lock (Redis docs, "SET").
+_RELEASE = (
+    "if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) end return 0"
+)
+
+
+def _expected_failures() -> tuple[type[Exception], ...]:
+    from redis import exceptions as e
+
+    return (e.ConnectionError, e.TimeoutError, e.ClusterError, e.RedisClusterException,
+            e.BusyLoadingError, OSError)
+
+
+class CacheBackendError(IntperfError):
+    """Redis failed under a cache that was told to raise (``raise_on_backend_error=True``)."""
+
+    retriable = True
+
+
+class RedisLayer:
+    """Redis access for one region, with backoff while Redis is away."""
+
+    def __init__(
+        self,
+        client: Redis | RedisCluster,
+        region: str,
+        *,
+        raise_errors: bool = False,
+        backoff_s: tuple[float, float] = (0.05, 5.0),
+        clock: Callable[[], float] = time.monotonic,
+        on_error: Callable[[], None] | None = None,
+    ) -> None:
+        self.client = client
+        self._expected = _expected_failures()
+        self.prefix = f"intperf:cache:{region}:"
+        self._raise = raise_errors
+        self._backoff_min, self._backoff_max = backoff_s
+        self._backoff = 0.0
+        self._retry_at = 0.0
+        self._clock = clock
+        self._on_error = on_error
+        self.up = True
+        self.errors = 0
+
+    @property
+    def available(self) -> bool:
+        """False while we are waiting out a backoff after a failure."""
+        return self.up or self._clock() >= self._retry_at
+
+    async def _call(self, op: Callable[[], Awaitable[T]], default: T) -> T:
+        if not self.available:
+            if self._raise:
+                raise CacheBackendError("Redis is unavailable (backing off)")
+            return default
+        try:
+            result = await op()
+        except Exception as exc:  # any client failure degrades, never reaches
+            # the caller (redis-py's cluster client can fail with e.g. AttributeError).
+            if not isinstance(exc, self._expected):
+                log.debug("cache %s: unexpected Redis client error", self.prefix, exc_info=True)
+            self.errors += 1
+            if self._on_error is not None:
+                self._on_error()
+            self._backoff = min(self._backoff_max, max(self._backoff_min, self._backoff * 2))
+            self._retry_at = self._clock() + self._backoff
+            if self.up:
+                log.warning("cache %s: Redis unavailable, serving from L1 and loaders: %s",
+                            self.prefix, exc)
+            self.up = False
+            if self._raise:
+                raise CacheBackendError(f"Redis failed: {exc}") from exc
+            return default
+        if not self.up:
+            log.warning("cache %s: Redis is back", self.prefix)
+            self.up = True
+            self._backoff = 0.0
+        return result
+
+    async def get(self, key: str) -> bytes | None:
+        """The raw bytes under ``key``, or None (also when Redis is away)."""
+        data: bytes | str | None = await self._call(
+            lambda: self.client.get(self.prefix + key), None
+        )
+        return data.encode("utf-8") if isinstance(data, str) else data
+
+    async def set(self, key: str, data: bytes, ttl_s: float) -> bool:
+        """Store ``data`` for ``ttl_s``; False when Redis is away."""
+        px = max(1, int(ttl_s * 1000))
+        ok = await self._call(lambda: self.client.set(self.prefix + key, data, px=px), None)
+        return bool(ok)
+
+    async def delete(self, key: str) -> bool:
+        """Delete ``key``; False when Redis is away or it was absent."""
+        n: Any = await self._call(lambda: self.client.delete(self.prefix + key), 0)
+        return bool(n)
+
+    async def acquire(self, key: str, ttl_s: float) -> tuple[str | None, bytes | None]:
+        """Take the regeneration lock of ``key`` (SET NX PX) and read ``key``, in one round
+        trip. The token is None when another process holds the lock, "" when Redis is away
+        (the caller regenerates alone)."""
+        token = secrets.token_hex(16)
+        px = max(1, int(ttl_s * 1000))
+
+        async def both() -> tuple[str | None, bytes | None]:
+            pipe = self.client.pipeline(transaction=False)
+            pipe.set(self.prefix + "lock:" + key, token, nx=True, px=px)
+            pipe.get(self.prefix + key)
+            ok, data = await pipe.execute()
+            raw = data.encode("utf-8") if isinstance(data, str) else data
+            return (token if ok else None), raw
+
+        return await self._call(both, ("", None))
+
+    async def store_and_release(self, key: str, data: bytes, ttl_s: float, token: str) -> None:
+        """Store ``data`` and release the lock ``token`` holds, in one round trip."""
+        px = max(1, int(ttl_s * 1000))
+        lock = self.prefix + "lock:" + key
+
+        async def both() -> None:
+            pipe = self.client.pipeline(transaction=False)
+            pipe.set(self.prefix + key, data, px=px)
+            pipe.eval(_RELEASE, 1, lock, token)
+            await pipe.execute()
+
+        await self._call(both, None)
+
+    async def release(self, key: str, token: str) -> None:
+        """Release the lock of ``key`` if ``token`` still holds it (Lua compare-and-delete)."""
+        if token:
+            lock = self.prefix + "lock:" + key
+            await self._call(lambda: self._eval(lock, token), None)
+
+    async def _eval(self, lock: str, token: str) -> Any:
+        return await self.client.eval(_RELEASE, 1, lock, token)
+
+    async def publish(self, channel: str, message: bytes) -> None:
+        """Publish ``message`` on ``channel`` (lost when Redis is away)."""
+        await self._call(lambda: self.client.publish(channel, message), None)
