@@ -97,33 +97,35 @@ async def slow_queries(
     return {"items": [_jsonable(asdict(r)) for r in rows], **_page(limit, offset)}
 
 
+SinceMs = Annotated[int, Query(alias="sinceMs", ge=0, le=MAX_INT)]
+Key = Annotated[str | None, Query(max_length=200)]
+
+
+async def _closed_windows(request: Request, topology: str, key: str | None, since_ms: int,
+                          limit: int) -> dict[str, Any]:
+    ctx: ServiceContext = request.app.state.ctx
+    rows = await ctx.read(ctx.stream_store.other_windows, topology, key, since_ms=since_ms,
+                          limit=limit)
+    return {"items": [r.data for r in rows], "limit": limit}
+
+
 @router.get("/cache")
 async def cache_windows(
     request: Request, who: Annotated[Principal, Depends(require("viewer"))],
-    region: Annotated[str | None, Query(max_length=200)] = None,
-    since_ms: Annotated[int, Query(alias="sinceMs", ge=0, le=MAX_INT)] = 0,
-    limit: Limit = 100,
+    region: Key = None, since_ms: SinceMs = 0, limit: Limit = 100,
 ) -> dict[str, Any]:
     """Closed cache windows per region (hit rate, latency, miss storm), newest first."""
-    ctx: ServiceContext = request.app.state.ctx
-    rows = await ctx.read(ctx.stream_store.other_windows, "cache", region, since_ms=since_ms,
-                          limit=limit)
-    return {"items": [r.data for r in rows], "limit": limit}
+    return await _closed_windows(request, "cache", region, since_ms, limit)
 
 
 @router.get("/business")
 async def business_windows(
     request: Request, who: Annotated[Principal, Depends(require("viewer"))],
-    service: Annotated[str | None, Query(max_length=200)] = None,
-    since_ms: Annotated[int, Query(alias="sinceMs", ge=0, le=MAX_INT)] = 0,
-    limit: Limit = 100,
+    service: Key = None, since_ms: SinceMs = 0, limit: Limit = 100,
 ) -> dict[str, Any]:
     """Closed business windows per service (orders created, payment success rate), newest
     first."""
-    ctx: ServiceContext = request.app.state.ctx
-    rows = await ctx.read(ctx.stream_store.other_windows, "business", service,
-                          since_ms=since_ms, limit=limit)
-    return {"items": [r.data for r in rows], "limit": limit}
+    return await _closed_windows(request, "business", service, since_ms, limit)
 
 
 @router.get("/dead-letters")
