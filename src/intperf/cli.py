@@ -350,6 +350,15 @@ def _register_db_commands() -> None:
 _register_db_commands()
 
 
+def _register_cache_commands() -> None:
+    from intperf.cli_cache import cache_app
+
+    app.add_typer(cache_app, name="cache")
+
+
+_register_cache_commands()
+
+
 def _register_stream_command() -> None:
     from intperf.cli_stream import stream_command
 

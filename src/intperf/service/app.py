@@ -24,6 +24,7 @@ from intperf.service.alerts import AlertDispatcher, LogSink, WebhookSink
 from intperf.service.api_admin import health
 from intperf.service.api_admin import router as admin_router
 from intperf.service.api_analytics import router as analytics_router
+from intperf.service.api_cache import router as cache_router
 from intperf.service.api_db import router as db_router
 from intperf.service.api_events import router as events_router
 from intperf.service.api_imports import ImportAwareBodySizeLimit
@@ -110,6 +111,7 @@ def create_app(settings: Settings, *, database: Database | None = None) -> FastA
     app.include_router(imports_router)
     app.include_router(events_router)
     app.include_router(db_router)
+    app.include_router(cache_router)
     app.include_router(analytics_router)
     app.include_router(metrics_router)
     return app

@@ -48,6 +48,7 @@ MIN_ROLE: dict[tuple[str, str], str | None] = {
     ("GET", "/api/v1/analytics/business"): "viewer",
     ("GET", "/metrics"): "viewer",
     ("POST", "/api/v1/db/analyses"): "operator",
+    ("POST", "/api/v1/cache/analyses"): "operator",
     ("GET", "/api/v1/db/analyses"): "viewer",
     ("GET", "/api/v1/db/analyses/{analysis_id}"): "viewer",
     ("GET", "/api/v1/keys"): "admin",

@@ -1,0 +1,52 @@
+"""``POST /api/v1/cache/analyses`` end to end: the service (uvicorn on loopback) analyzes the
+session's redis-server; hosts outside the allowed targets are refused before any connection."""
+
+from __future__ import annotations
+
+import importlib.util
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import redis
+
+pytestmark = pytest.mark.integration
+
+SERVICE_DIR = Path(__file__).parents[1] / "service"
+
+
+def _run_service() -> Any:
+    if str(SERVICE_DIR) not in sys.path:
+        sys.path.insert(0, str(SERVICE_DIR))  # the conftest imports service_support
+    spec = importlib.util.spec_from_file_location("cache_service_fixtures",
+                                                  SERVICE_DIR / "conftest.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module.run_service
+
+
+@pytest.fixture
+def service(tmp_path: Path) -> Iterator[Any]:
+    storage = f"sqlite:///{tmp_path / 'intperf.db'}"
+    with _run_service()(storage, tmp_path, "sqlite") as svc:
+        yield svc
+
+
+def test_cache_analysis_through_the_api(service: Any, redis_url: str) -> None:
+    with redis.Redis.from_url(redis_url) as client:
+        for i in range(20):
+            client.set(f"order:{i}", "x")
+    url = redis_url.replace("redis://", "redis://:s3cret-pw@")
+    with service.client("operator") as c:
+        r = c.post("/api/v1/cache/analyses", json={"redis": url, "intervalSeconds": 0.2})
+        assert r.status_code == 200, r.text
+        assert "s3cret-pw" not in r.text
+        body = r.json()
+        assert {p["pattern"]: p["keys"] for p in body["patterns"]}["order:*"] == 20
+        refused = c.post("/api/v1/cache/analyses", json={"redis": "redis://192.0.2.1:6379"})
+        assert refused.status_code == 422, refused.text
+    with service.client("viewer") as c:
+        assert c.post("/api/v1/cache/analyses", json={"redis": url}).status_code == 403
