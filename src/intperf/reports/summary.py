@@ -17,8 +17,11 @@ from importlib import resources
 from typing import Any, Literal, Protocol, cast, get_args
 from urllib.parse import urlsplit, urlunsplit
 
+import numpy as np
+import numpy.typing as npt
+
 from intperf import __version__
-from intperf.loadtest.results import ErrorClass, RequestWindow, TimeSeries
+from intperf.loadtest.results import ErrorClass, RequestWindow, SeriesIndex, TimeSeries
 from intperf.stats.histogram import LogHistogram
 
 SCHEMA_VERSION = 1
@@ -31,6 +34,8 @@ PERCENTILES: tuple[tuple[str, float], ...] = (
 TOP_MESSAGES = 10
 #: The time series hold at most this many points; longer runs are bucketed by a coarser step.
 MAX_POINTS = 1200
+#: (bucket, request name) latencies merged at once for the per-request time series.
+_CELLS_AT_ONCE = 4096
 _STEPS = (1, 2, 5, 10, 15, 30, 60, 120, 300, 600, 900, 1800, 3600)
 
 RunModel = Literal["open", "closed", "mixed"]
@@ -187,18 +192,24 @@ def criteria_dicts(results: Iterable[CriterionResultLike]) -> list[dict[str, Any
 
 
 def build_summary(
-    series: TimeSeries, criteria: Sequence[Mapping[str, Any]], info: RunInfo
+    series: TimeSeries,
+    criteria: Sequence[Mapping[str, Any]],
+    info: RunInfo,
+    *,
+    index: SeriesIndex | None = None,
 ) -> dict[str, Any]:
-    """The JSON-able summary (``schema_version`` 1) of a run; see summary.schema.json."""
-    names = series.request_names
-    totals = {n: RequestWindow() for n in names}
+    """The JSON-able summary (``schema_version`` 1) of a run; see summary.schema.json.
+
+    ``index`` is the series' :class:`SeriesIndex` when the caller has one already (criteria
+    evaluation shares it); the aggregates are the same as merging window by window.
+    """
+    if index is None:
+        index = SeriesIndex(series)
+    names = index.names
+    totals = index.totals()
     # RequestWindow.merge keeps only the first MAX_MESSAGES distinct messages; counting them
     # here instead keeps a frequent late message from being lost in the top list.
-    messages: dict[str, Counter[str]] = {n: Counter() for n in names}
-    for sw in series.seconds.values():
-        for n, w in sw.requests.items():
-            totals[n].merge(w)
-            messages[n].update(w.messages)
+    messages = {n: Counter(c) for n, c in index.message_counts().items()}
     overall = RequestWindow()
     all_messages: Counter[str] = Counter()
     for n in names:
@@ -222,7 +233,7 @@ def build_summary(
             "iterations": sum(w.iterations for w in windows),
             "dropped": sum(w.dropped for w in windows),
         },
-        "timeseries": _timeseries(series, names),
+        "timeseries": _timeseries(series, index),
     }
 
 
@@ -294,7 +305,8 @@ def _step(first: int, last: int) -> int:
     return math.ceil(length / MAX_POINTS)
 
 
-def _timeseries(series: TimeSeries, names: list[str]) -> dict[str, Any]:
+def _timeseries(series: TimeSeries, index: SeriesIndex) -> dict[str, Any]:
+    names = index.names
     first, last = series.span()
     first = min(first, 0)  # seconds count from the run start: show the quiet start too
     if last < first:
@@ -305,56 +317,55 @@ def _timeseries(series: TimeSeries, names: list[str]) -> dict[str, Any]:
                                for n in names}}
     step = _step(first, last)
     n = (last - first) // step + 1
-    # One bucket at a time, in time order: only the current bucket's histograms are alive,
-    # so a long run with many request names does not hold thousands of merged histograms.
     out: dict[str, list[Any]] = {k: [0] * n for k in ("requests", "ok", "failed", "rps",
                                                       "bytes_in", "active_users", "dropped")}
     for k in ("p50", "p95", "p99", "service_p99"):
         out[k] = [None] * n
+    # A point is filled when a second of its bucket is in the series (rps 0.0, not 0, for a
+    # second without requests); the rest stay zero/None.
+    present = [False] * n
+    for s, sw in series.seconds.items():
+        i = (s - first) // step
+        present[i] = True
+        out["active_users"][i] = max(out["active_users"][i], sw.active_users)
+        out["dropped"][i] += sw.dropped
+    # Each bucket's windows merged at once, in all and per request name, in window order.
+    bucket = (index.second - first) // step
+    totals = index.groups(bucket, n, details=True)
+    service = index.merged("service", bucket, n).quantiles((0.99,))
+    latency = index.merged("latency", bucket, n).quantiles((0.50, 0.95, 0.99))
+    width = len(names)
+    cells = bucket * width + index.name_id
+    per_name = index.groups(cells, n * width)
+    quantiles = _cell_quantiles(index, bucket, n, width)
     errors: dict[str, list[int]] = {}
+    requests = totals.requests
+    assert totals.errors is not None  # details=True
+    for i in range(n):
+        if not present[i]:
+            continue
+        out["requests"][i] = requests[i]
+        out["ok"][i] = totals.ok[i]
+        out["failed"][i] = totals.failed[i]
+        out["rps"][i] = _round(requests[i] / step)
+        out["bytes_in"][i] = totals.bytes_in[i]
+        p50, p95, p99 = latency[i]
+        out["p50"][i], out["p95"][i], out["p99"][i] = _round(p50), _round(p95), _round(p99)
+        out["service_p99"][i] = _round(service[i][0])
+        for cls, count in totals.errors[i].items():
+            if count:
+                errors.setdefault(cls, [0] * n)[i] = count
     by_name: dict[str, dict[str, list[Any]]] = {
         name: {"requests": [0] * n, "failed": [0] * n, "p95": [None] * n, "p99": [None] * n}
         for name in names}
-    current = -1
-    merged = RequestWindow()
-    per_name: dict[str, RequestWindow] = {}
-
-    def flush(i: int) -> None:
-        out["requests"][i] = merged.requests
-        out["ok"][i] = merged.ok
-        out["failed"][i] = merged.failed
-        out["rps"][i] = _round(merged.requests / step)
-        out["bytes_in"][i] = merged.bytes_in
-        p50, p95, p99 = merged.latency.quantiles((0.50, 0.95, 0.99))
-        out["p50"][i], out["p95"][i], out["p99"][i] = _round(p50), _round(p95), _round(p99)
-        out["service_p99"][i] = _round(merged.service.quantile(0.99))
-        for cls, count in merged.errors.items():
-            if count:
-                errors.setdefault(cls, [0] * n)[i] = count
-        for name, w in per_name.items():
-            row = by_name[name]
-            row["requests"][i] = w.requests
-            row["failed"][i] = w.failed
-            q95, q99 = w.latency.quantiles((0.95, 0.99))
+    name_requests = per_name.requests
+    for c, held in enumerate(per_name.windows):
+        if held:  # the name has a window in the bucket
+            i, row = c // width, by_name[names[c % width]]
+            row["requests"][i] = name_requests[c]
+            row["failed"][i] = per_name.failed[c]
+            q95, q99 = quantiles[c]
             row["p95"][i], row["p99"][i] = _round(q95), _round(q99)
-
-    for s in sorted(series.seconds):
-        sw = series.seconds[s]
-        i = (s - first) // step
-        if i != current:
-            if current >= 0:
-                flush(current)
-            current, merged, per_name = i, RequestWindow(), {}
-        out["active_users"][i] = max(out["active_users"][i], sw.active_users)
-        out["dropped"][i] += sw.dropped
-        for name, w in sw.requests.items():
-            merged.merge(w)
-            pw = per_name.get(name)
-            if pw is None:
-                pw = per_name[name] = RequestWindow()
-            pw.merge(w)
-    if current >= 0:
-        flush(current)
     classes = sorted((k for k, v in errors.items() if any(v)),
                      key=lambda k: (_ERROR_ORDER.get(k, 99), k))
     t = [first + i * step for i in range(n)]
@@ -365,6 +376,25 @@ def _timeseries(series: TimeSeries, names: list[str]) -> dict[str, Any]:
         "errors_by_class": {c: errors[c] for c in classes},
         "by_request": {name: {"t": list(t), **by_name[name]} for name in names},
     }
+
+
+def _cell_quantiles(
+    index: SeriesIndex, bucket: npt.NDArray[np.int64], n: int, width: int
+) -> list[list[float]]:
+    """p95 and p99 of each (bucket, request name) latency, ``bucket * width + name`` in order.
+
+    Merged a run of buckets at a time: the merged buckets of every cell at once would take
+    tens of MB for a long run with many names.
+    """
+    out: list[list[float]] = []
+    run = max(1, _CELLS_AT_ONCE // max(1, width))
+    for b0 in range(0, n, run):
+        here = min(run, n - b0)
+        inside = (bucket >= b0) & (bucket < b0 + here)
+        cells = np.where(inside, (bucket - b0) * width + index.name_id, -1)
+        merged = index.merged("latency", cells, here * width, keep=False)
+        out += merged.quantiles((0.95, 0.99))
+    return out
 
 
 def _criterion_entry(c: Mapping[str, Any]) -> dict[str, Any]:

@@ -24,13 +24,18 @@ def save_import(db: Any, result: ImportResult, *, source: str,
                 requested_by: str | None = None) -> tuple[str, str]:
     """Store ``result`` as a finished run in ``db`` (a ``Database``); (run id, status)."""
     from intperf.loadtest.criteria import DEFAULT_CRITERIA, evaluate_all, parse_all
+    from intperf.loadtest.results import SeriesIndex
     from intperf.reports.summary import RunInfo, RunStatus, build_summary, criteria_dicts
     from intperf.store import RunRecord, RunRepository
     from intperf.store.records import new_id
 
     criteria = parse_all(list(criteria_texts) if criteria_texts else list(DEFAULT_CRITERIA))
     duration = result.run_duration_s
-    crit = criteria_dicts(evaluate_all(criteria, result.series, run_seconds=duration))
+    # One index of the windows serves the criteria and the summary: each aggregate is merged
+    # once, in bulk (the same results as merging window by window).
+    index = SeriesIndex(result.series)
+    crit = criteria_dicts(evaluate_all(criteria, result.series, run_seconds=duration,
+                                       index=index))
     status: RunStatus = "passed" if all(c["passed"] for c in crit) else "failed"
     run_id = new_id()
     result.scenario = result.scenario[:200]  # the runs table's scenario column holds 200
@@ -42,7 +47,8 @@ def save_import(db: Any, result: ImportResult, *, source: str,
                    base_url="", model="closed", started_at=result.started_at, ended_at=ended,
                    duration_s=duration, processes=1, status=status,
                    intperf_version=__version__, options=options)
-    summary = build_summary(result.series, crit, info)
+    summary = build_summary(result.series, crit, info, index=index)
+    del index  # its arrays are not needed to store the windows
     runs = RunRepository(db)
     runs.create(RunRecord(id=run_id, scenario=result.scenario,
                           test_type=f"IMPORT:{result.source_format}", status="running",

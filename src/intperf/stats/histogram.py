@@ -168,6 +168,16 @@ class LogHistogram:
         for key, c in other._items():
             bins[key] = bins.get(key, 0) + c
 
+    def merge_many(self, others: Iterable[LogHistogram]) -> None:
+        """:meth:`merge` every histogram of ``others`` in order, the buckets added with NumPy.
+
+        The result is exactly that of merging one by one (sum included). Raises ValueError,
+        merging nothing, if one has another alpha.
+        """
+        from intperf.stats.histogram_batch import merge_into  # which imports this module
+
+        merge_into(self, others)
+
     # -- compact storage ---------------------------------------------------------------------
     def compact(self) -> None:
         """Store the buckets as two sorted arrays (about a third of the dict's memory).
@@ -309,17 +319,23 @@ class LogHistogram:
     # -- serialization ---------------------------------------------------------------------
     def to_dict(self) -> dict[str, Any]:
         """Compact JSON-able form; :meth:`from_dict` restores it exactly."""
-        self._flush()
-        items = list(self._sorted_items())
+        if self._pending:
+            self._flush()
+        frozen, n = self._frozen, self._count
+        if frozen is not None:  # sorted already: two C-level conversions
+            keys, counts = frozen[0].tolist(), frozen[1].tolist()
+        else:
+            keys = sorted(self._bins)
+            counts = [self._bins[k] for k in keys]
         return {
             "alpha": self.alpha,
-            "count": self._count,
+            "count": n,
             "sum": self._sum,
-            "min": self._min if self._count else None,
-            "max": self._max if self._count else None,
+            "min": self._min if n else None,
+            "max": self._max if n else None,
             "zero": self._zero,
-            "keys": [k for k, _ in items],
-            "counts": [c for _, c in items],
+            "keys": keys,
+            "counts": counts,
         }
 
     @classmethod

@@ -9,9 +9,12 @@ import math
 from collections import deque
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+from typing import Literal
+
+import numpy as np
 
 from intperf.loadtest.criteria.parse import _OPS, Criterion
-from intperf.loadtest.results import RequestWindow, TimeSeries
+from intperf.loadtest.results import RequestWindow, SeriesIndex, TimeSeries
 from intperf.stats.histogram import LogHistogram
 
 __all__ = ["CriterionResult", "breached_now", "evaluate", "evaluate_all"]
@@ -98,8 +101,9 @@ def _whole_run(
     rng: tuple[int, int] | None,
     run_seconds: float | None,
     note: str = "",
+    index: SeriesIndex | None = None,
 ) -> CriterionResult:
-    w = series.aggregate(_names(c))
+    w = series.aggregate(_names(c)) if index is None else index.aggregate(_names(c))
     span = 1 if rng is None else rng[1] - rng[0] + 1
     observed = _value(c, w, run_seconds if run_seconds is not None and run_seconds > 0 else span)
     window = rng if note else None
@@ -114,26 +118,43 @@ def _whole_run(
 
 
 def evaluate(
-    criterion: Criterion, series: TimeSeries, *, run_seconds: float | None = None
+    criterion: Criterion,
+    series: TimeSeries,
+    *,
+    run_seconds: float | None = None,
+    index: SeriesIndex | None = None,
 ) -> CriterionResult:
-    """Final verdict on ``criterion`` over the whole run, or over every window with ``for``."""
-    c = criterion
-    known = series.request_names
+    """Final verdict on ``criterion`` over the whole run, or over every window with ``for``.
+
+    ``index``, the series' :class:`SeriesIndex`, merges the windows in bulk (same results).
+    """
+    if index is not None:
+        try:
+            return _evaluate(criterion, series, run_seconds, index)
+        except ValueError:  # histograms of another alpha: merge as before (which may raise)
+            pass
+    return _evaluate(criterion, series, run_seconds, None)
+
+
+def _evaluate(
+    c: Criterion, series: TimeSeries, run_seconds: float | None, index: SeriesIndex | None
+) -> CriterionResult:
+    known = series.request_names if index is None else index.names
     if c.scope is not None and c.scope not in known:
         listed = ", ".join(known) if known else "none"
         return _result(c, None, problem=f"no requests named {c.scope!r} (known: {listed})")
     rng = _run_range(series, run_seconds)
     if c.window is None:
-        return _whole_run(c, series, rng, run_seconds)
+        return _whole_run(c, series, rng, run_seconds, index=index)
     length = 0 if rng is None else rng[1] - rng[0] + 1
     if rng is None or length < c.window:
         note = (
             f"the run of {length}s is shorter than the {c.window}s window: "
             "judged over the whole run"
         )
-        return _whole_run(c, series, rng, run_seconds, note)
+        return _whole_run(c, series, rng, run_seconds, note, index)
     worst, worst_at, skipped = None, -1, 0
-    for i, v in enumerate(_window_values(c, series, rng, c.window)):
+    for i, v in enumerate(_window_values(c, series, rng, c.window, index)):
         if v is None:
             skipped += 1
         elif worst is None or _badness(c, v) > _badness(c, worst):
@@ -148,7 +169,11 @@ def evaluate(
 
 
 def _window_values(
-    c: Criterion, series: TimeSeries, rng: tuple[int, int], width: int
+    c: Criterion,
+    series: TimeSeries,
+    rng: tuple[int, int],
+    width: int,
+    index: SeriesIndex | None = None,
 ) -> list[float | None]:
     """The metric over every window of ``width`` seconds in ``rng``, sliding by one second.
 
@@ -157,18 +182,10 @@ def _window_values(
     """
     reqs, fails = [0], [0]
     hists: list[LogHistogram | None] = []
-    for s in range(rng[0], rng[1] + 1):
-        sw = series.seconds.get(s)
-        parts = (
-            []
-            if sw is None
-            else [w for n, w in sw.requests.items() if c.scope is None or n == c.scope]
-        )
-        reqs.append(reqs[-1] + sum(w.requests for w in parts))
-        fails.append(fails[-1] + sum(w.failed for w in parts))
-        if c.stat is not None:
-            hs = [w.latency if c.metric == "response_time" else w.service for w in parts]
-            hists.append(None if not hs else hs[0] if len(hs) == 1 else _merged(hs))
+    if index is None:
+        _series_per_second(c, series, rng, reqs, fails, hists)
+    else:
+        _per_second(c, index, rng, reqs, fails, hists)
     n = len(reqs) - 1
     if c.stat is None:
         out: list[float | None] = []
@@ -194,6 +211,56 @@ def _window_values(
         if i >= width - 1:
             values.append(_stat_of(slider.current(), c.stat))
     return values
+
+
+def _series_per_second(
+    c: Criterion,
+    series: TimeSeries,
+    rng: tuple[int, int],
+    reqs: list[int],
+    fails: list[int],
+    hists: list[LogHistogram | None],
+) -> None:
+    """Fill _window_values' running counts and per-second histograms, window by window."""
+    for s in range(rng[0], rng[1] + 1):
+        sw = series.seconds.get(s)
+        parts = (
+            []
+            if sw is None
+            else [w for n, w in sw.requests.items() if c.scope is None or n == c.scope]
+        )
+        reqs.append(reqs[-1] + sum(w.requests for w in parts))
+        fails.append(fails[-1] + sum(w.failed for w in parts))
+        if c.stat is not None:
+            hs = [w.latency if c.metric == "response_time" else w.service for w in parts]
+            hists.append(None if not hs else hs[0] if len(hs) == 1 else _merged(hs))
+
+
+def _per_second(
+    c: Criterion,
+    index: SeriesIndex,
+    rng: tuple[int, int],
+    reqs: list[int],
+    fails: list[int],
+    hists: list[LogHistogram | None],
+) -> None:
+    """The same as :func:`_series_per_second`, the windows merged in bulk by the index."""
+    n = rng[1] - rng[0] + 1
+    second = index.second - rng[0]
+    if c.scope is not None:
+        scoped = index.names.index(c.scope) if c.scope in index.names else -1
+        second = np.where(index.name_id == scoped, second, -1)
+    groups = index.groups(second, n)
+    for r, f in zip(groups.requests, groups.failed, strict=True):
+        reqs.append(reqs[-1] + r)
+        fails.append(fails[-1] + f)
+    if c.stat is not None:
+        kind: Literal["latency", "service"] = (
+            "latency" if c.metric == "response_time" else "service"
+        )
+        merged = index.merged(kind, second, n)
+        hists.extend(merged.histogram(i) if held else None
+                     for i, held in enumerate(groups.windows))
 
 
 def _merged(hists: list[LogHistogram]) -> LogHistogram:
@@ -325,7 +392,17 @@ def breached_now(
 
 
 def evaluate_all(
-    criteria: Iterable[Criterion], series: TimeSeries, run_seconds: float | None = None
+    criteria: Iterable[Criterion],
+    series: TimeSeries,
+    run_seconds: float | None = None,
+    *,
+    index: SeriesIndex | None = None,
 ) -> list[CriterionResult]:
-    """:func:`evaluate` every criterion, in order."""
-    return [evaluate(c, series, run_seconds=run_seconds) for c in criteria]
+    """:func:`evaluate` every criterion, in order, sharing one :class:`SeriesIndex`.
+
+    Pass ``index`` to share it with the caller too (the run summary reads the same one).
+    """
+    criteria = list(criteria)
+    if index is None and criteria:
+        index = SeriesIndex(series)
+    return [evaluate(c, series, run_seconds=run_seconds, index=index) for c in criteria]
