@@ -3,8 +3,6 @@ session's redis-server; hosts outside the allowed targets are refused before any
 
 from __future__ import annotations
 
-import importlib.util
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -12,20 +10,10 @@ from typing import Any
 import pytest
 import redis
 
+from ..live_service import run_service as _run_service
+
 pytestmark = pytest.mark.integration
 
-SERVICE_DIR = Path(__file__).parents[1] / "service"
-
-
-def _run_service() -> Any:
-    if str(SERVICE_DIR) not in sys.path:
-        sys.path.insert(0, str(SERVICE_DIR))  # the conftest imports service_support
-    spec = importlib.util.spec_from_file_location("cache_service_fixtures",
-                                                  SERVICE_DIR / "conftest.py")
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module.run_service
 
 
 @pytest.fixture

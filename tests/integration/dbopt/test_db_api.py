@@ -4,9 +4,7 @@ refused before any connection."""
 
 from __future__ import annotations
 
-import importlib.util
 import sqlite3
-import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -15,25 +13,13 @@ from typing import Any
 import httpx
 import pytest
 
+from ..live_service import run_service as _run_service
 from . import analysis_schema
 from .conftest import PgTarget
 
 pytestmark = pytest.mark.integration
 
-SERVICE_DIR = Path(__file__).parents[1] / "service"
 PASSWORD = "Pa55-w0rd-never-stored"
-
-
-def _run_service() -> Any:
-    """``run_service`` of the service tests (their conftest), loaded under its own name."""
-    if str(SERVICE_DIR) not in sys.path:
-        sys.path.insert(0, str(SERVICE_DIR))  # the conftest imports service_support
-    spec = importlib.util.spec_from_file_location("dbopt_service_fixtures",
-                                                  SERVICE_DIR / "conftest.py")
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module.run_service
 
 
 @pytest.fixture
