@@ -14,6 +14,7 @@ from typing import Any
 
 from intperf import __version__
 from intperf.loadtest.importers import ImportResult
+from intperf.loadtest.importers._common import gc_paused
 
 #: Second windows written per statement.
 BATCH_SECONDS = 500
@@ -23,6 +24,13 @@ def save_import(db: Any, result: ImportResult, *, source: str,
                 criteria_texts: Sequence[str] | None = None,
                 requested_by: str | None = None) -> tuple[str, str]:
     """Store ``result`` as a finished run in ``db`` (a ``Database``); (run id, status)."""
+    with gc_paused():  # the windows hold ~1 M objects per 10 M rows, none in a cycle
+        return _save(db, result, source=source, criteria_texts=criteria_texts,
+                     requested_by=requested_by)
+
+
+def _save(db: Any, result: ImportResult, *, source: str,
+          criteria_texts: Sequence[str] | None, requested_by: str | None) -> tuple[str, str]:
     from intperf.loadtest.criteria import DEFAULT_CRITERIA, evaluate_all, parse_all
     from intperf.loadtest.results import SeriesIndex
     from intperf.reports.summary import RunInfo, RunStatus, build_summary, criteria_dicts

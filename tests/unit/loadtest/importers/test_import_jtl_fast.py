@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import gc
+import io
 import json
 import tempfile
 from pathlib import Path
@@ -157,6 +158,50 @@ def test_fast_reader_equals_csv_module_reader(
 
 
 # -- what the vectorised reader relies on -----------------------------------------------------
+def _third_column(stream: object, block: int) -> list[bytes]:
+    import pyarrow.csv as pa_csv
+
+    names = ["a", "b", "c"]
+    reader = pa_csv.open_csv(
+        stream, read_options=pa_csv.ReadOptions(column_names=names, block_size=block),
+        parse_options=pa_csv.ParseOptions(newlines_in_values=True),
+        convert_options=pa_csv.ConvertOptions(column_types={n: pa.binary() for n in names}))
+    return [v for batch in reader for v in batch.column(2).to_pylist()]
+
+
+def test_pyarrow_drops_lf_of_quoted_crlf_split_between_blocks() -> None:
+    # Why jtl_fast.WholeCrlf exists: when this starts failing, pyarrow fixed it.
+    data = b"1,2," + b"x" * 499 + b'\n3,4,"cr\r\nlf"\n'
+    assert _third_column(pa.BufferReader(data), 512)[1] == b"cr\rlf"
+
+
+@pytest.mark.parametrize("pad", range(490, 520))
+def test_quoted_crlf_survives_every_block_boundary(pad: int) -> None:
+    data = b"1,2," + b"x" * pad + b'\n3,4,"cr\r\nlf"\n5,6,"\r"\r\n'
+    source = jtl_fast.WholeCrlf(io.BytesIO(data))
+    values = _third_column(pa.PythonFile(source, mode="r"), 512)
+    assert values == [b"x" * pad, b"cr\r\nlf", b"\r"]
+
+
+@pytest.mark.parametrize("label", [b"x", b"\x80"], ids=["utf8", "not-utf8"])
+def test_label_with_crlf_split_between_blocks(tmp_path: Path, label: bytes) -> None:
+    # Found by test_fast_reader_equals_csv_module_reader (a decoded block ended in the CR).
+    row = b"1700000000000,12,%s,200,,\r\n"
+    head, rest = row % label, row % label * 17 + row % b'"cr\r\nlf"'
+    path = tmp_path / "r.jtl"
+    saved = jtl_fast.BLOCK_BYTES
+    jtl_fast.BLOCK_BYTES = 512
+    try:
+        for blank_lines in range(60):  # the CR lands on every offset around a block's end
+            path.write_bytes(head + b"\n" * blank_lines + rest)
+            fast = import_jtl_fast(path)
+            assert fast is not None
+            assert "cr\r\nlf" in fast.series.request_names, blank_lines
+            same(fast, import_jtl_csv_rows(path))
+    finally:
+        jtl_fast.BLOCK_BYTES = saved
+
+
 def test_pyarrow_integer_cast_reads_signed_decimals_and_0x_hex_only() -> None:
     """jtl_batches._decimal trusts this grammar: a field starting with a digit not followed by
     x/X that the cast reads is plain ASCII digits."""
