@@ -368,6 +368,24 @@ def _register_stream_command() -> None:
 _register_stream_command()
 
 
+def _register_export_commands() -> None:
+    from intperf.cli_export import export_app
+
+    app.add_typer(export_app, name="export")
+
+
+_register_export_commands()
+
+
+def _register_reports_commands() -> None:
+    from intperf.cli_reports import reports_app
+
+    app.add_typer(reports_app, name="reports")
+
+
+_register_reports_commands()
+
+
 def main() -> None:
     """Console entry point: one place that maps errors to exit codes."""
     try:

@@ -208,6 +208,150 @@ class StreamSettings(_Section):
         return self
 
 
+class SloSettings(_Section):
+    """Service-level objectives of the live services, for ``intperf export prometheus-rules``
+    (multi-window multi-burn-rate alerts, docs/monitoring.md)."""
+
+    availability_objective: Annotated[Ratio, Field(gt=0, lt=1)] = 0.999
+    """Share of requests that must not fail (HTTP 5xx or transport errors)."""
+    latency_threshold: Annotated[Duration, Field(gt=0)] = 0.5
+    """A request slower than this counts against the latency objective."""
+    latency_objective: Annotated[Ratio, Field(gt=0, lt=1)] = 0.99
+    """Share of requests that must be faster than ``latency-threshold``."""
+    period_days: Annotated[int, Field(ge=1, le=365)] = 30
+    """The SLO period the error budget is spent over (the burn-rate factors assume 30)."""
+
+
+class AlertChannelSettings(_Section):
+    """One alert channel (``intperf.alerting.channels[]``); docs/alerting.md."""
+
+    name: Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[\w.-]+$")]
+    type: Annotated[str, Field(pattern="^(webhook|slack|email|log)$")]
+    url: Annotated[str | None, Field(repr=False)] = None
+    """webhook, slack: where to POST (its path and query are never logged)."""
+    host: str | None = None
+    port: Annotated[int, Field(ge=1, le=65535)] = 25
+    sender: Annotated[str | None, Field(alias="from")] = None
+    to: list[str] = Field(default_factory=list)
+    username: str | None = None
+    password: Annotated[str | None, Field(repr=False)] = None
+    password_env: str | None = None
+    """Name of an environment variable holding the SMTP password (kept out of files)."""
+    starttls: bool = False
+    ssl: bool = False
+    timeout: Annotated[Duration, Field(gt=0)] = 10.0
+
+    @model_validator(mode="after")
+    def _complete(self) -> AlertChannelSettings:
+        if self.type in ("webhook", "slack") and not self.url:
+            raise ValueError(f"channel {self.name}: a {self.type} channel needs url")
+        if self.type == "email" and not (self.host and self.to and self.sender):
+            raise ValueError(f"channel {self.name}: an email channel needs host, from and to")
+        return self
+
+
+class AlertRuleSettings(_Section):
+    """Overrides of one alert rule (``intperf.alerting.rules[]``), by its name."""
+
+    name: Annotated[str, Field(min_length=1, max_length=100)]
+    for_: Annotated[Duration, Field(alias="for", ge=0)] = 0.0
+    severity: Annotated[str | None, Field(pattern="^(info|warning|critical)$")] = None
+    channels: list[str] | None = None
+    enabled: bool = True
+    resolve_after: Annotated[Duration | None, Field(gt=0)] = None
+    threshold: Ratio | None = None
+    """``payment-success-rate``: the lowest acceptable success ratio (e.g. ``95%``)."""
+
+
+class EscalationStepSettings(_Section):
+    channel: str
+    after: Annotated[Duration, Field(gt=0)]
+
+
+class AlertingSettings(_Section):
+    """``intperf.alerting``: channels, rules, grouping, escalation; docs/alerting.md."""
+
+    enabled: bool = True
+    channels: list[AlertChannelSettings] | None = None
+    """None: a ``log`` channel plus one ``webhook`` channel per ``intperf.webhooks`` URL."""
+    receivers: list[str] | None = None
+    """Channels every group goes to; None: every channel no escalation step names."""
+    rules: list[AlertRuleSettings] = Field(default_factory=list)
+    group_by: list[str] = Field(default_factory=lambda: ["alertname"])
+    group_wait: Annotated[Duration, Field(ge=0)] = 10.0
+    group_interval: Annotated[Duration, Field(gt=0)] = 60.0
+    repeat_interval: Annotated[Duration, Field(gt=0)] = 4 * 3600.0
+    escalation: list[EscalationStepSettings] = Field(default_factory=list)
+    evaluation_interval: Annotated[Duration, Field(gt=0, le=60)] = 1.0
+    retries: Annotated[int, Field(ge=0, le=10)] = 3
+    backoff: Annotated[Duration, Field(ge=0)] = 0.5
+
+    @model_validator(mode="after")
+    def _names_exist(self) -> AlertingSettings:
+        names = [c.name for c in self.channels or []]
+        if len(set(names)) != len(names):
+            raise ValueError("alerting.channels: channel names must be unique")
+        if self.channels is not None:
+            used = [*(self.receivers or []), *(s.channel for s in self.escalation),
+                    *(c for r in self.rules for c in r.channels or [])]
+            unknown = sorted(set(used) - set(names))
+            if unknown:
+                raise ValueError(f"alerting: unknown channel(s) {', '.join(unknown)}")
+        return self
+
+
+class CacheTuningSettings(_Section):
+    """``intperf.cache-tuning``: how the service tunes TTLs of intperf-managed caches when
+    ``performance.optimization.cache-optimization`` is on (docs/cache.md, "TTL tuning")."""
+
+    redis: str = ""
+    """redis:// URL of the Redis the caches register in; empty: the first of
+    ``spring.redis.cluster.nodes`` (as a cluster), else tuning stays off."""
+    interval: Annotated[Duration, Field(gt=0)] = 300.0
+    lookback: Annotated[Duration, Field(gt=0)] = 1800.0
+    cooldown: Annotated[Duration, Field(ge=0)] = 900.0
+    low_hit_rate: Ratio = 0.85
+    high_hit_rate: Ratio = 0.97
+    min_accesses: Annotated[int, Field(ge=1)] = 200
+
+
+class DailyReportSettings(_Section):
+    """``intperf.reports.daily``: when and where the service sends the daily report
+    (docs/reports.md, "Daily report")."""
+
+    enabled: bool = False
+    at: Annotated[str, Field(pattern=r"^([01][0-9]|2[0-3]):[0-5][0-9]$")] = "07:00"
+    """Local time of day (``HH:MM``, in ``timezone``) the previous day's report is sent."""
+    timezone: str = "UTC"
+    channels: list[str] = Field(default_factory=list)
+    """Names of the alerting channels that receive it (``intperf.alerting.channels``)."""
+
+    @field_validator("at", mode="before")
+    @classmethod
+    def _sexagesimal(cls, value: Any) -> Any:
+        # YAML 1.1 reads an unquoted 07:00 as the base-60 integer 420 (minutes).
+        if isinstance(value, int) and not isinstance(value, bool) and 0 <= value < 24 * 60:
+            return f"{value // 60:02d}:{value % 60:02d}"
+        return value
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_zone(cls, value: str) -> str:
+        from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"unknown time zone {value!r}") from None
+        return value
+
+
+class ReportsSettings(_Section):
+    """``intperf.reports``: reports the service makes by itself."""
+
+    daily: DailyReportSettings = DailyReportSettings()
+
+
 class IntperfSettings(_Section):
     """Our own keys."""
 
@@ -225,6 +369,10 @@ class IntperfSettings(_Section):
     limits: LimitSettings = LimitSettings()
     schedules: list[dict[str, Any]] = Field(default_factory=list)
     stream: StreamSettings = StreamSettings()
+    reports: ReportsSettings = ReportsSettings()
+    cache_tuning: CacheTuningSettings = CacheTuningSettings()
+    alerting: AlertingSettings = AlertingSettings()
+    slo: SloSettings = SloSettings()
 
 
 class Settings(_Section):

@@ -18,6 +18,7 @@ from intperf.cache.serializers import (
     serializer,
 )
 from intperf.cache.sync import SyncCache
+from intperf.cache.tuning import TtlBounds, TtlTuner
 
 __all__ = [
     "Cache",
@@ -34,7 +35,9 @@ __all__ = [
     "Serializer",
     "SyncCache",
     "TinyLfuCache",
+    "TtlBounds",
     "TtlPolicy",
+    "TtlTuner",
     "cached",
     "default_key_class",
     "serializer",

@@ -40,56 +40,69 @@ def _mix(h: int, seed: int) -> int:
     return z ^ (z >> 29)
 
 
+#: Halves every byte (the sketch's periodic reset) in one C-level pass.
+_HALF = bytes(i >> 1 for i in range(256))
+
+
 class CountMinSketch:
     """Count-Min sketch with 4-bit saturating counters (max 15) and periodic halving.
 
     After ``sample_size`` increments every counter is halved ("reset" in TinyLFU), so the
-    estimate follows recent popularity. Counters are kept one per byte for speed; the
-    4-bit ceiling is what the paper's space analysis assumes.
+    estimate follows recent popularity. Counters are kept one per byte for speed, the four
+    rows end to end in one ``bytearray`` so a key's four counters are four absolute indexes
+    (:meth:`indexes`), which the cache keeps with each entry; the 4-bit ceiling is what the
+    paper's space analysis assumes.
     """
 
-    __slots__ = ("_additions", "_mask", "_rows", "resets", "sample_size")
+    __slots__ = ("_additions", "_mask", "_size", "resets", "sample_size", "table")
 
     def __init__(self, width: int, sample_size: int) -> None:
         size = 16
         while size < width:
             size <<= 1
         self._mask = size - 1
-        self._rows = [bytearray(size) for _ in _SEEDS]
+        self._size = size
+        self.table = bytearray(size * len(_SEEDS))
         self._additions = 0
         self.sample_size = max(1, sample_size)
         self.resets = 0
 
+    def indexes(self, z: int) -> tuple[int, int, int, int]:
+        """The four counters of the key whose :func:`spread` hash is ``z``: row ``i`` at
+        ``(a + i*b) mod width`` (Kirsch-Mitzenmacher double hashing from one 64-bit hash)."""
+        m, n = self._mask, self._size
+        a, b = z >> 32, (z & 0xFFFFFFFF) | 1
+        return a & m, n + ((a + b) & m), 2 * n + ((a + 2 * b) & m), 3 * n + ((a + 3 * b) & m)
+
     def estimate(self, z: int) -> int:
         """The estimated frequency of the key whose :func:`spread` hash is ``z`` (never below
         its true recent count, capped at 15)."""
-        m = self._mask
-        a, b = z >> 32, (z & 0xFFFFFFFF) | 1
-        r0, r1, r2, r3 = self._rows
-        return min(r0[a & m], r1[(a + b) & m], r2[(a + 2 * b) & m], r3[(a + 3 * b) & m])
+        t = self.table
+        i0, i1, i2, i3 = self.indexes(z)
+        return min(t[i0], t[i1], t[i2], t[i3])
 
     def increment(self, z: int) -> bool:
         """Count one occurrence of the key hashed ``z``; True when that triggered a halving."""
-        m = self._mask
-        # Kirsch-Mitzenmacher double hashing: row i uses a + i*b (one 64-bit mix per key).
-        a, b = z >> 32, (z & 0xFFFFFFFF) | 1
+        return self.increment_at(self.indexes(z))
+
+    def increment_at(self, idx: tuple[int, int, int, int]) -> bool:
+        """:meth:`increment` by the key's :meth:`indexes`."""
+        t = self.table
         added = False
-        for row in self._rows:
-            i = a & m
-            if row[i] < 15:
-                row[i] += 1
+        for i in idx:
+            if t[i] < 15:
+                t[i] += 1
                 added = True
-            a += b
         if added:
             self._additions += 1
             if self._additions >= self.sample_size:
-                self._halve()
+                self.halve()
                 return True
         return False
 
-    def _halve(self) -> None:
-        for row in self._rows:
-            row[:] = bytes(c >> 1 for c in row)
+    def halve(self) -> None:
+        """Halve every counter (TinyLFU's reset)."""
+        self.table[:] = self.table.translate(_HALF)
         self._additions //= 2
         self.resets += 1
 
@@ -149,6 +162,7 @@ class _Entry(Generic[V]):
     value: V
     expires_at: float  # inf: no TTL
     segment: int  # 0 window, 1 probation, 2 protected
+    idx: tuple[int, int, int, int]  # the key's sketch counters, computed once
 
 
 _WINDOW, _PROBATION, _PROTECTED = 0, 1, 2
@@ -216,9 +230,11 @@ class TinyLfuCache(L1Cache[K, V]):
     def __len__(self) -> int:
         return len(self._data)
 
-    def _record(self, key: K) -> None:
-        # Doorkeeper.add inlined: this runs on every read.
+    def _record(self, key: K) -> tuple[int, int, int, int]:
+        """Count an access to ``key`` (doorkeeper first, then the sketch); its indexes."""
+        # Doorkeeper.add inlined: this runs on every miss and insertion.
         z = ((hash(key) ^ _SEEDS[0]) * 0x9E3779B97F4A7C15) & _MASK64
+        idx = self._sketch.indexes(z)
         door = self._door
         bits, m = door._bits, door._mask
         i, j = (z >> 16) & m, (z >> 40) & m
@@ -228,8 +244,9 @@ class TinyLfuCache(L1Cache[K, V]):
         if not (bits[i] & bi and bits[j] & bj):
             bits[i] |= bi
             bits[j] |= bj
-        elif self._sketch.increment(z):
+        elif self._sketch.increment_at(idx):
             door.clear()
+        return idx
 
     def _frequency(self, key: K) -> int:
         z = spread(key)
@@ -241,31 +258,53 @@ class TinyLfuCache(L1Cache[K, V]):
 
     def get(self, key: K) -> V | None:
         """The live value for ``key``, or None (an expired entry is removed)."""
-        self._record(key)
         entry = self._data.get(key)
-        if entry is None:
-            self._misses += 1
+        if entry is None or entry.expires_at <= self._clock():
+            self._miss(key, entry)
             return None
-        if entry.expires_at <= self._clock():
+        # The hit path, inlined (it is what every cached read pays): a resident key has
+        # passed the doorkeeper already, so its access goes straight to the sketch through
+        # the counters kept with the entry (Caffeine has no doorkeeper at all).
+        self._hits += 1
+        sketch = self._sketch
+        t = sketch.table
+        i0, i1, i2, i3 = entry.idx
+        if t[i0] < 15 or t[i1] < 15 or t[i2] < 15 or t[i3] < 15:
+            for i in entry.idx:
+                if t[i] < 15:
+                    t[i] += 1
+            sketch._additions += 1
+            if sketch._additions >= sketch.sample_size:
+                sketch.halve()
+                self._door.clear()
+        seg = entry.segment
+        if seg == _PROBATION:
+            self._promote(key, entry)
+        else:
+            self._segments[seg].move_to_end(key)
+        return entry.value
+
+    def _miss(self, key: K, entry: _Entry[V] | None) -> None:
+        self._record(key)
+        if entry is not None:  # expired
             self._unlink(key, entry)
             self._expirations += 1
-            self._misses += 1
-            return None
-        self._hits += 1
-        self._on_hit(key, entry)
-        return entry.value
+        self._misses += 1
+
+    def _promote(self, key: K, entry: _Entry[V]) -> None:
+        del self._segments[_PROBATION][key]
+        entry.segment = _PROTECTED
+        protected = self._segments[_PROTECTED]
+        protected[key] = None
+        if len(protected) > self._protected_max:
+            demoted, _ = protected.popitem(last=False)
+            self._data[demoted].segment = _PROBATION
+            self._segments[_PROBATION][demoted] = None
 
     def _on_hit(self, key: K, entry: _Entry[V]) -> None:
         seg = entry.segment
         if seg == _PROBATION:
-            del self._segments[_PROBATION][key]
-            entry.segment = _PROTECTED
-            protected = self._segments[_PROTECTED]
-            protected[key] = None
-            if len(protected) > self._protected_max:
-                demoted, _ = protected.popitem(last=False)
-                self._data[demoted].segment = _PROBATION
-                self._segments[_PROBATION][demoted] = None
+            self._promote(key, entry)
         else:
             self._segments[seg].move_to_end(key)
 
@@ -278,8 +317,7 @@ class TinyLfuCache(L1Cache[K, V]):
             entry.expires_at = expires
             self._on_hit(key, entry)
             return
-        self._record(key)
-        self._data[key] = _Entry(value, expires, _WINDOW)
+        self._data[key] = _Entry(value, expires, _WINDOW, self._record(key))
         window = self._segments[_WINDOW]
         window[key] = None
         if len(window) > self._window_max:

@@ -4,9 +4,11 @@ a growing pause, and says so once in the log when Redis goes away and once when 
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import secrets
 import time
+import weakref
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -15,7 +17,7 @@ from intperf.errors import IntperfError
 if TYPE_CHECKING:  # redis is imported by whoever makes the client, not by importing us
     from redis.asyncio import Redis, RedisCluster
 
-__all__ = ["CacheBackendError", "RedisLayer"]
+__all__ = ["CacheBackendError", "RedisLayer", "redis_retriable"]
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -31,6 +33,38 @@ def _expected_failures() -> tuple[type[Exception], ...]:
 
     return (e.ConnectionError, e.TimeoutError, e.ClusterError, e.RedisClusterException,
             e.BusyLoadingError, OSError)
+
+
+#: A gate per cluster client, shared by every region using it. redis-py's async cluster client
+#: raises MaxConnectionsError at once (no waiting) when a node's pool (``max_connections``,
+#: 100 by default) is in use: 1,000 concurrent first reads did that and degraded the cache.
+_GATES: weakref.WeakKeyDictionary[Any, asyncio.Semaphore] = weakref.WeakKeyDictionary()
+#: Connections of a node's pool left to pub/sub listeners (each holds one while subscribed).
+_PUBSUB_RESERVE = 8
+
+
+def _gate(client: Any) -> asyncio.Semaphore | None:
+    """The in-flight limit of a cluster ``client`` (None for a single-node client, whose pool
+    has no such limit)."""
+    from redis.asyncio import RedisCluster
+
+    if not isinstance(client, RedisCluster):
+        return None
+    gate = _GATES.get(client)
+    if gate is None:
+        limit = int(client.get_connection_kwargs().get("max_connections") or 100)
+        gate = _GATES[client] = asyncio.Semaphore(max(1, limit - _PUBSUB_RESERVE))
+    return gate
+
+
+def redis_retriable(exc: BaseException) -> bool:
+    """Whether another attempt may succeed: Redis connection errors and timeouts, or what the
+    error's own ``retriable`` flag says (:func:`intperf.resilience.default_retry_on`)."""
+    from redis import exceptions as e
+
+    from intperf.resilience.retry import default_retry_on
+
+    return isinstance(exc, e.ConnectionError | e.TimeoutError) or default_retry_on(exc)
 
 
 class CacheBackendError(IntperfError):
@@ -53,6 +87,7 @@ class RedisLayer:
         on_error: Callable[[], None] | None = None,
     ) -> None:
         self.client = client
+        self._gate = _gate(client)
         self._expected = _expected_failures()
         self.prefix = f"intperf:cache:{region}:"
         self._raise = raise_errors
@@ -69,13 +104,22 @@ class RedisLayer:
         """False while we are waiting out a backoff after a failure."""
         return self.up or self._clock() >= self._retry_at
 
+    async def call(self, op: Callable[[], Awaitable[T]], default: T) -> T:
+        """``await op()`` under this layer's degradation rules (``default`` when Redis is
+        away, or :class:`CacheBackendError` when told to raise)."""
+        return await self._call(op, default)
+
     async def _call(self, op: Callable[[], Awaitable[T]], default: T) -> T:
         if not self.available:
             if self._raise:
                 raise CacheBackendError("Redis is unavailable (backing off)")
             return default
         try:
-            result = await op()
+            if self._gate is None:
+                result = await op()
+            else:
+                async with self._gate:
+                    result = await op()
         except Exception as exc:  # any client failure degrades, never reaches
             # the caller (redis-py's cluster client can fail with e.g. AttributeError).
             if not isinstance(exc, self._expected):

@@ -56,6 +56,9 @@ class RegionMetrics:
         self._service = service
         self._sample_rate = sample_rate
         self._prom: _Prometheus | None = _Prometheus(region, registry) if registry else None
+        #: Whether lookups need their latency (Prometheus or events); when not, the cache's
+        #: hot path skips the two clock reads and only counts.
+        self.timed = self._prom is not None or emitter is not None
 
     def lookup(self, outcome: Outcome, latency_s: float) -> None:
         """One lookup answered from L1, L2, or not at all."""

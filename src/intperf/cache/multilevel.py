@@ -9,6 +9,7 @@ L1 and the loader (see :mod:`intperf.cache.l2`).
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 import random
 import time
@@ -16,12 +17,14 @@ from collections.abc import Awaitable, Callable, Iterable
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, Self
 
+from intperf.cache.control import RegionControl, policy_ttls, register_region
 from intperf.cache.invalidation import Invalidator
 from intperf.cache.l1 import L1Cache, TinyLfuCache
 from intperf.cache.l2 import RedisLayer
 from intperf.cache.metrics import Outcome, RegionMetrics
-from intperf.cache.policy import Entry, TtlPolicy, should_refresh_early
+from intperf.cache.policy import XFETCH_MAX_DRAW, Entry, TtlPolicy, should_refresh_early
 from intperf.cache.serializers import JsonSerializer, Serializer
+from intperf.cache.tuning import TtlBounds
 
 if TYPE_CHECKING:
     from redis.asyncio import Redis, RedisCluster
@@ -55,6 +58,7 @@ class Cache:
         redis: Redis | RedisCluster | None = None,
         serializer: Serializer | None = None,
         ttl: TtlPolicy | None = None,
+        ttl_bounds: TtlBounds | None = None,
         key_class: Callable[[str], str] = default_key_class,
         xfetch_beta: float = 1.0,
         lock_ttl_s: float = 10.0,
@@ -73,17 +77,27 @@ class Cache:
                               on_error=self.metrics.backend_error) if redis is not None else None)
         self.serializer: Serializer = serializer or JsonSerializer()
         self.ttl = ttl or TtlPolicy()
+        self.ttl_bounds = ttl_bounds
+        if ttl_bounds is not None:
+            outside = {k: v for k, v in policy_ttls(self.ttl).items() if not ttl_bounds.contains(v)}
+            if outside:
+                raise ValueError(f"cache {region}: TTLs outside ttl_bounds: {outside}")
         self._key_class = key_class
         self._beta = xfetch_beta
+        self._xfetch_horizon = max(0.0, xfetch_beta) * XFETCH_MAX_DRAW
         self._lock_ttl_s = lock_ttl_s
         self._lock_wait_s = lock_wait_s
         self._clock = clock
         self._rand = rand
+        self._base_ttl = self.ttl  # what the code configured; registered as the base
         self._flights: dict[str, asyncio.Task[Entry]] = {}
         self._reads: dict[str, asyncio.Task[Entry | None]] = {}
         self._background: set[asyncio.Task[Any]] = set()
-        self.invalidator = (Invalidator(redis, region, self.l1) if redis is not None
-                            and invalidation else None)
+        tunable = ttl_bounds is not None
+        self.invalidator = (Invalidator(
+            redis, region, self.l1, on_ttl=self.apply_ttl if tunable else None,
+            on_subscribed=self._sync_ttls if tunable else None)
+            if redis is not None and invalidation else None)
 
     async def __aenter__(self) -> Self:
         await self.start()
@@ -94,9 +108,43 @@ class Cache:
         await self.close()
 
     async def start(self) -> None:
-        """Start listening for invalidations from other processes."""
+        """Start listening for invalidations from other processes; with ``ttl_bounds``,
+        register the region for TTL tuning and take the TTLs the service set."""
         if self.invalidator is not None:
             await self.invalidator.start()
+        if self.ttl_bounds is not None and self.l2 is not None:
+            if self.invalidator is not None:  # a change published meanwhile is then heard
+                await self.invalidator.wait_subscribed(1.0)
+            await self._sync_ttls()
+
+    def apply_ttl(self, key_class: str, ttl_s: float) -> None:
+        """Use ``ttl_s`` (clamped to ``ttl_bounds``) for new entries of ``key_class`` ("" =
+        the default TTL); entries already cached keep theirs. Ignored without bounds."""
+        bounds = self.ttl_bounds
+        if bounds is None or not ttl_s > 0:
+            return
+        ttl_s = bounds.clamp(ttl_s)
+        old = policy_ttls(self.ttl).get(key_class, self.ttl.ttl_s)
+        if key_class == "":
+            self.ttl = dataclasses.replace(self.ttl, ttl_s=ttl_s)
+        else:
+            self.ttl = dataclasses.replace(self.ttl,
+                                           per_class={**self.ttl.per_class, key_class: ttl_s})
+        if old != ttl_s:
+            log.info("cache %s: TTL of class %r %.6g s -> %.6g s", self.region,
+                     key_class or "(default)", old, ttl_s)
+
+    async def _sync_ttls(self) -> None:
+        """Register this region's TTLs and bounds and apply the TTLs the service set."""
+        if self.l2 is None or self.ttl_bounds is None:
+            return
+        client, bounds = self.l2.client, self.ttl_bounds
+        base = self._base_ttl  # what the code configured, not what a change made of it
+        control: RegionControl | None = await self.l2.call(
+            lambda: register_region(client, self.region, base, bounds), None)
+        if control is not None:
+            for key_class, ttl_s in control.overrides.items():
+                self.apply_ttl(key_class, ttl_s)
 
     async def close(self) -> None:
         """Stop background work (refreshes, warming, the listener). The client stays open."""
@@ -111,9 +159,30 @@ class Cache:
 
     async def get(self, key: str) -> Any:
         """The cached value of ``key`` (fresh or stale-but-servable), or None."""
+        entry = self.l1.get(key)  # the L1 hit: no coroutine call, no clock when untimed
+        if entry is not None and not self.metrics.timed:
+            self.metrics.counts.hits_l1 += 1
+            return None if entry.negative else entry.value
         t0 = time.perf_counter()
-        entry, outcome = await self._lookup(key)
+        outcome: Outcome = "l1"
+        if entry is None:
+            entry, outcome = await self._lookup_l2(key)
         self.metrics.lookup(outcome, time.perf_counter() - t0)
+        return None if entry is None or entry.negative else entry.value
+
+    def get_l1(self, key: str) -> Any:
+        """The value of ``key`` if this process's L1 holds it, else None; synchronous (no
+        Redis, no loader). A hit counts as an L1 hit; a None answer counts nothing, so a
+        following :meth:`get` or :meth:`get_or_load` counts the lookup once."""
+        if self.metrics.timed:
+            t0 = time.perf_counter()
+            entry = self.l1.get(key)
+            if entry is not None:
+                self.metrics.lookup("l1", time.perf_counter() - t0)
+        else:
+            entry = self.l1.get(key)
+            if entry is not None:
+                self.metrics.counts.hits_l1 += 1
         return None if entry is None or entry.negative else entry.value
 
     async def set(self, key: str, value: Any, *, ttl_s: float | None = None) -> None:
@@ -131,7 +200,8 @@ class Cache:
     async def get_or_load(self, key: str, loader: Loader) -> Any:
         """The value of ``key``, from L1, L2 or ``await loader()`` (None from the loader means
         "not found" and is cached ``negative_ttl_s``)."""
-        t0 = time.perf_counter()
+        timed = self.metrics.timed
+        t0 = time.perf_counter() if timed else 0.0
         # The L1 hit is the hot path: no coroutine call before it.
         entry = self.l1.get(key)
         outcome: Outcome = "l1"
@@ -139,11 +209,20 @@ class Cache:
             entry, outcome = await self._lookup_l2(key)
         if entry is not None:
             now = self._clock()
-            if now < entry.fresh_until:
-                if self._beta > 0 and should_refresh_early(entry, now, self._beta, self._rand()):
+            fresh_until = entry.fresh_until
+            if now < fresh_until:
+                # XFetch can only fire within delta * beta * 690.8 s of expiry (-ln of the
+                # smallest rand() used); further away no draw is needed.
+                if (fresh_until - now <= entry.delta_s * self._xfetch_horizon
+                        and should_refresh_early(entry, now, self._beta, self._rand())):
                     self.metrics.counts.early_refreshes += 1
-                    self._refresh(key, loader, entry.fresh_until)
-                self.metrics.lookup(outcome, time.perf_counter() - t0)
+                    self._refresh(key, loader, fresh_until)
+                if timed:
+                    self.metrics.lookup(outcome, time.perf_counter() - t0)
+                elif outcome == "l1":
+                    self.metrics.counts.hits_l1 += 1
+                else:
+                    self.metrics.lookup(outcome, 0.0)
                 return None if entry.negative else entry.value
             if now < entry.stale_until:
                 self.metrics.counts.stale_served += 1

@@ -10,7 +10,11 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-__all__ = ["Entry", "TtlPolicy", "should_refresh_early"]
+__all__ = ["XFETCH_MAX_DRAW", "Entry", "TtlPolicy", "should_refresh_early"]
+
+#: The largest ``-ln(rand)`` XFetch uses (rand is floored at 1e-300): an entry further than
+#: ``delta * beta * XFETCH_MAX_DRAW`` seconds from expiry is never refreshed early.
+XFETCH_MAX_DRAW = -math.log(1e-300)
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,5 +1,6 @@
-"""Sessions on the target PostgreSQL: :func:`connect_target` (timeouts, read-only), DSN
-redaction and the translation of psycopg errors into :class:`TargetDatabaseError`."""
+"""Sessions on the target PostgreSQL: :func:`connect_target` (timeouts, read-only, the connect
+guarded by a circuit breaker per target and retries), DSN redaction and the translation of
+psycopg errors into :class:`TargetDatabaseError`."""
 
 from __future__ import annotations
 
@@ -13,9 +14,11 @@ import psycopg
 from psycopg import errors as pg_errors
 from psycopg.conninfo import conninfo_to_dict
 
-from intperf.errors import TargetDatabaseError, UsageError
+from intperf.errors import CallNotPermittedError, TargetDatabaseError, UsageError
+from intperf.resilience.outbound import OutboundGuards, OutboundPolicy
 
 __all__ = [
+    "CONNECT_GUARDS",
     "MARKER",
     "TargetDatabaseError",
     "connect_target",
@@ -31,6 +34,15 @@ log = logging.getLogger(__name__)
 #: Leads every statement intperf sends, so pg_stat_statements readers can leave ours out.
 MARKER = "/* intperf-dbopt */"
 REDACTED = "***"
+
+#: Connecting to an analyzed database: a breaker per host/port/database, 3 attempts with
+#: jittered backoff, a retry budget shared by every target (docs/dbopt.md, "Safety").
+CONNECT_GUARDS = OutboundGuards("dbopt-connect", OutboundPolicy(initial_interval_s=0.2,
+                                                                max_interval_s=2.0))
+#: SQLSTATE classes of a connection attempt that another attempt will not fix (28: bad
+#: password or role, 3D: no such database); the rest (refused, timeouts, too many
+#: connections) are worth another try.
+_FINAL_CONNECT_STATES = ("28", "3D")
 
 _URL = re.compile(r"^(?P<scheme>postgres(?:ql)?://)(?P<rest>.*)$", re.IGNORECASE | re.DOTALL)
 _QUERY_PASSWORD = re.compile(r"(?i)([?&]password=)[^&#]*")
@@ -173,7 +185,8 @@ def dsn_password(dsn: str) -> str | None:
 @contextmanager
 def connect_target(dsn: str, *, statement_timeout_ms: int = 5000, lock_timeout_ms: int = 1000,
                    read_only: bool = True, application_name: str = "intperf-dbopt",
-                   connect_timeout_s: int = 10) -> Iterator[psycopg.Connection[Any]]:
+                   connect_timeout_s: int = 10, guards: OutboundGuards | None = None
+                   ) -> Iterator[psycopg.Connection[Any]]:
     """A session on the target with timeouts set, read-only by default; closed on exit.
 
     Autocommit is off. ``statement_timeout``, ``lock_timeout`` and
@@ -181,17 +194,11 @@ def connect_target(dsn: str, *, statement_timeout_ms: int = 5000, lock_timeout_m
     timeout plus 5 s, so an abandoned transaction of ours never holds locks for long);
     ``default_transaction_read_only`` is on when ``read_only``. psycopg errors leaving the block
     become :class:`TargetDatabaseError` whose message names the DSN through :func:`redact_dsn`.
+    Connecting goes through ``guards`` (default :data:`CONNECT_GUARDS`): retried while the
+    failure is retriable, refused at once while the target's breaker is open.
     """
     shown = redact_dsn(dsn)
-    try:
-        conn = psycopg.connect(dsn, autocommit=False, application_name=application_name,
-                               connect_timeout=max(1, connect_timeout_s))
-    except psycopg.Error as exc:
-        password = dsn_password(dsn)
-        why = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
-        if password:
-            why = why.replace(password, REDACTED)
-        raise TargetDatabaseError(f"cannot connect to {shown}: {why}", retriable=True) from exc
+    conn = _connect(dsn, shown, application_name, connect_timeout_s, guards or CONNECT_GUARDS)
     timeouts = {"statement_timeout_ms": statement_timeout_ms, "lock_timeout_ms": lock_timeout_ms}
     try:
         with conn:
@@ -208,3 +215,40 @@ def connect_target(dsn: str, *, statement_timeout_ms: int = 5000, lock_timeout_m
             yield conn
     except psycopg.Error as exc:
         raise translate_error(exc, dsn, **timeouts) from exc
+
+
+def _target_key(dsn: str) -> str:
+    try:
+        p = conninfo_to_dict(dsn)
+    except (psycopg.Error, ValueError, TypeError):
+        return "?"
+    host = str(p.get("hostaddr") or p.get("host") or "localhost")
+    return f"{host}:{p.get('port') or 5432}/{p.get('dbname') or ''}"
+
+
+def _connect(dsn: str, shown: str, application_name: str, connect_timeout_s: int,
+             guards: OutboundGuards) -> psycopg.Connection[Any]:
+    password = dsn_password(dsn)
+
+    def attempt() -> psycopg.Connection[Any]:
+        try:
+            return psycopg.connect(dsn, autocommit=False, application_name=application_name,
+                                   connect_timeout=max(1, connect_timeout_s))
+        except psycopg.Error as exc:
+            why = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+            if password:
+                why = why.replace(password, REDACTED)
+            final = (exc.sqlstate or "").startswith(_FINAL_CONNECT_STATES)
+            error = TargetDatabaseError(f"cannot connect to {shown}: {why}", retriable=not final)
+            # A wrong password says nothing of the target's health: the breaker ignores it.
+            error.counts_as_failure = not final
+            raise error from exc
+
+    target = _target_key(dsn)
+    try:
+        return guards.call_sync(target, attempt)
+    except CallNotPermittedError as exc:
+        wait = guards.breaker(target).wait_remaining
+        raise TargetDatabaseError(
+            f"cannot connect to {shown}: it failed repeatedly, not trying again for "
+            f"{wait:.0f} s (circuit breaker open)", retriable=False) from exc

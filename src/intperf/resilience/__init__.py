@@ -22,6 +22,7 @@ from intperf.resilience.config import (
     exponential_interval,
     fixed_interval,
 )
+from intperf.resilience.outbound import OutboundGuards, OutboundPolicy
 from intperf.resilience.rate_limiter import RateLimiter, RateLimiterConfig
 from intperf.resilience.retry import (
     Retry,
@@ -44,6 +45,8 @@ __all__ = [
     "CircuitBreaker",
     "CircuitBreakerConfig",
     "CircuitState",
+    "OutboundGuards",
+    "OutboundPolicy",
     "RateLimiter",
     "RateLimiterConfig",
     "RequestNotPermittedError",

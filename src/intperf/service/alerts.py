@@ -1,4 +1,8 @@
-"""Alert events (regressions, failed runs) and the sinks that deliver them: log, webhooks.
+"""Alert events (regressions, failed runs, live analytics) and the sinks that deliver them.
+
+The service's one sink is :class:`ManagerSink`: events become signals of the alert manager
+(``intperf.monitor.alert_manager``), which groups, silences, escalates and notifies the
+channels. :class:`LogSink` and :class:`WebhookSink` remain for direct use.
 
 Delivery never raises into the caller: a webhook that is down costs a logged failure, not a
 failed run. Webhook URLs often carry tokens in their path or query (Slack, Teams), so only
@@ -11,15 +15,17 @@ import asyncio
 import logging
 import random
 import time
-from collections.abc import Awaitable, Callable, Iterable, Mapping
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any, Literal, Protocol
+from typing import TYPE_CHECKING, Any, Literal, Protocol
 from urllib.parse import urlsplit
 
 import httpx
 
 from intperf.errors import CallNotPermittedError, IntperfError, UsageError
+from intperf.monitor.alert_model import AlertSignal
+from intperf.monitor.notifiers_http import hide_from_httpx_logs, redact_url
 from intperf.resilience import (
     CircuitBreaker,
     CircuitBreakerConfig,
@@ -28,6 +34,10 @@ from intperf.resilience import (
     RetryEvent,
     RetryEventKind,
 )
+
+if TYPE_CHECKING:
+    from intperf.monitor.alert_manager import AlertManager
+    from intperf.service.context import ServiceContext
 
 logger = logging.getLogger(__name__)
 
@@ -48,6 +58,10 @@ class AlertEvent:
     details: Mapping[str, Any] = field(default_factory=dict)
     run_id: str | None = None
     at: datetime = field(default_factory=lambda: datetime.now(UTC))
+    labels: Mapping[str, str] = field(default_factory=dict)
+    """What identifies the alert beside its kind (``scenario``, ``service``)."""
+    resolved: bool = False
+    """The condition no longer holds (the alert manager resolves the alert)."""
 
     def to_dict(self) -> dict[str, Any]:
         """The JSON payload posted to webhooks (``text`` for Slack-style receivers)."""
@@ -71,50 +85,6 @@ class LogSink:
         """Log ``event``'s kind, title and run."""
         logger.log(_LEVELS.get(event.severity, logging.WARNING), "alert %s [%s]: %s (run %s)",
                    event.kind, event.severity, event.title, event.run_id or "-")
-
-
-def redact_url(url: str) -> str:
-    """``scheme://host[:port]`` of ``url``: what may be logged of a webhook address."""
-    try:
-        parts = urlsplit(url)
-        port = parts.port
-    except ValueError:
-        return "<invalid url>"
-    host = parts.hostname or "?"
-    if ":" in host:
-        host = f"[{host}]"
-    return f"{parts.scheme}://{host}" + (f":{port}" if port is not None else "")
-
-
-class _HttpxUrlRedactor(logging.Filter):
-    """Shortens webhook URLs in httpx's own ``HTTP Request: POST <url>`` INFO lines.
-
-    httpx logs every request's full URL, token included; this filter on the ``httpx`` logger
-    (attached when a WebhookSink is built, never at import) rewrites only registered URLs.
-    """
-
-    def __init__(self) -> None:
-        super().__init__("intperf-webhook-redactor")
-        self.secret_urls: set[str] = set()
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        if isinstance(record.args, tuple) and any(
-                isinstance(a, str | httpx.URL) and str(a) in self.secret_urls
-                for a in record.args):
-            record.args = tuple(redact_url(str(a)) if isinstance(a, str | httpx.URL)
-                                and str(a) in self.secret_urls else a for a in record.args)
-        return True
-
-
-_REDACTOR = _HttpxUrlRedactor()
-
-
-def _hide_from_httpx_logs(urls: Iterable[str]) -> None:
-    for url in urls:
-        _REDACTOR.secret_urls.update({url, str(httpx.URL(url))})
-    httpx_logger = logging.getLogger("httpx")
-    if _REDACTOR not in httpx_logger.filters:
-        httpx_logger.addFilter(_REDACTOR)
 
 
 ClientFactory = Callable[[], httpx.AsyncClient]
@@ -172,7 +142,7 @@ class WebhookSink:
             if scheme not in ("http", "https") or not urlsplit(url).hostname:
                 raise UsageError(f"intperf.webhooks[{i}]: not an http(s) URL "
                                  f"({redact_url(url)})")
-        _hide_from_httpx_logs(self.urls)
+        hide_from_httpx_logs(self.urls)
         if retries < 0 or backoff < 0:
             raise UsageError("webhook retries and backoff cannot be negative")
         self.retries = retries
@@ -275,3 +245,134 @@ class AlertDispatcher:
             if isinstance(result, Exception):
                 logger.error("alert sink %s failed: %s", type(sink).__name__,
                              type(result).__name__)
+
+
+#: Event kinds (``stream.<kind>`` from stream_runtime) -> (alert rule, the label of the key).
+_STREAM_RULES: dict[str, tuple[str, str]] = {
+    "stream.response-time-p99": ("response-time-99th", "service"),
+    "stream.error-rate": ("error-rate", "service"),
+    "stream.throughput-min": ("throughput-min", "service"),
+    "stream.cache-miss-storm": ("cache-miss-storm", "region"),
+}
+_RUN_RULES = {"regression": "run.regression", "run-failed": "run.failed"}
+
+
+def signal_of(event: AlertEvent) -> AlertSignal:
+    """The alert manager's signal for ``event`` (rule names as in docs/alerting.md)."""
+    labels = {str(k): str(v) for k, v in event.labels.items()}
+    details = dict(event.details)
+    resolved = event.resolved or details.pop("resolved", False) is True
+    rule = _RUN_RULES.get(event.kind, event.kind)
+    if event.kind in _STREAM_RULES:
+        rule, label = _STREAM_RULES[event.kind]
+        if "key" in details and label not in labels:
+            labels[label] = str(details["key"])
+    return AlertSignal(rule=rule, labels=labels, active=not resolved,
+                       severity=event.severity, title=event.title, details=details,
+                       run_id=event.run_id)
+
+
+class SignalReceiver(Protocol):
+    """What ManagerSink feeds (the AlertManager)."""
+
+    async def observe(self, signal: AlertSignal, *, deliver: bool = True) -> object:
+        """Apply one signal."""
+        ...
+
+
+class ManagerSink:
+    """Hands events to the alert manager (which never raises into the caller); the manager's
+    timer delivers, so a stream processor or a run's end never waits for a channel."""
+
+    def __init__(self, manager: SignalReceiver) -> None:
+        self.manager = manager
+
+    async def send(self, event: AlertEvent) -> None:
+        """Observe ``event`` as a signal."""
+        await self.manager.observe(signal_of(event), deliver=False)
+
+
+BusinessWindows = Callable[[int], Awaitable[Sequence[Mapping[str, Any]]]]
+
+
+def payment_success_watch(windows: BusinessWindows, threshold: float
+                          ) -> Callable[[datetime], Awaitable[list[AlertSignal]]]:
+    """A watch of the alert manager: rule ``payment-success-rate`` per service, active while
+    the newest closed business window's payment success rate is below ``threshold``.
+
+    ``windows(since_ms)`` answers the business windows' ``to_dict()`` ending after
+    ``since_ms``; the first poll only looks at each service's newest window.
+    """
+    last_end: dict[str, int] = {}
+    since = 0
+
+    async def watch(now: datetime) -> list[AlertSignal]:
+        nonlocal since
+        newest: dict[str, Mapping[str, Any]] = {}
+        for w in await windows(since):
+            service, end = str(w.get("service")), int(w.get("end_ms", 0))
+            if end > last_end.get(service, -1) and end >= int(newest.get(
+                    service, {}).get("end_ms", -1)):
+                newest[service] = w
+        out = []
+        for service, w in sorted(newest.items()):
+            last_end[service] = int(w["end_ms"])
+            since = max(since, last_end[service])
+            rate = w.get("payment_success_rate")
+            if rate is None:
+                continue
+            out.append(AlertSignal(
+                "payment-success-rate", {"service": service}, active=float(rate) < threshold,
+                severity="critical" if float(rate) < threshold / 2 else "warning",
+                title=f"{service}: payment success rate {float(rate):.1%} "
+                      f"(minimum {threshold:.1%})",
+                details={"observed": float(rate), "threshold": threshold,
+                         "end_ms": int(w["end_ms"])}))
+        return out
+
+    return watch
+
+
+async def start_alerting(ctx: ServiceContext) -> AlertManager | None:
+    """Build ``ctx.channels`` and start ``ctx.alert_manager``; ``ctx.alerts`` then feeds it.
+
+    With ``intperf.alerting.enabled: false`` events go straight to the log and the webhooks,
+    one message per event, as before the alert manager existed.
+    """
+    from intperf.monitor.alert_manager import AlertManager, Watch, policy_from_settings
+    from intperf.monitor.notifiers import build_channels
+    from intperf.store.alert_repository import AlertRepository
+
+    settings = ctx.settings
+    alerting = settings.intperf.alerting
+    ctx.channels = channels = build_channels(settings)
+    if not alerting.enabled:
+        sinks: list[AlertSink] = [LogSink()]
+        if settings.intperf.webhooks:
+            sinks.append(WebhookSink(settings.intperf.webhooks))
+        ctx.alerts = AlertDispatcher(sinks)
+        return None
+    policy = policy_from_settings(settings, channels.names())
+    watches: list[Watch] = []
+    payment = policy.rules.get("payment-success-rate")
+    if payment is not None and payment.enabled and payment.threshold is not None:
+        store = ctx.stream_store
+
+        async def business(since_ms: int) -> list[dict[str, Any]]:
+            rows = await asyncio.to_thread(store.other_windows, "business", since_ms=since_ms,
+                                           limit=500)
+            return [w.data for w in rows]
+
+        watches.append(payment_success_watch(business, payment.threshold))
+    manager = AlertManager(policy, channels, AlertRepository(ctx.db),
+                           interval=alerting.evaluation_interval, watches=watches)
+    await manager.start()
+    ctx.alert_manager = manager
+    ctx.alerts = AlertDispatcher([ManagerSink(manager)])
+    return manager
+
+
+async def stop_alerting(ctx: ServiceContext) -> None:
+    """Stop the alert manager's timer."""
+    if ctx.alert_manager is not None:
+        await ctx.alert_manager.stop()

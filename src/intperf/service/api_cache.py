@@ -1,32 +1,43 @@
-"""``POST /api/v1/cache/analyses``: analyze a Redis from the service (docs/cache.md).
+"""``/api/v1/cache``: analyze a Redis from the service, list stored analyses, and the TTL
+changes of the cache tuner (docs/cache.md, docs/api.md).
 
 The Redis host must be loopback or listed in ``intperf.allowed-targets`` (as dbopt's DSN
-check). Unlike ``/db/analyses`` the analysis is not stored: it runs within the request
-(interval at most 30 s) and the report is the answer. The URL's password is never echoed.
+check). The analysis runs within the request (interval at most 30 s) and the report is the
+answer; it is also stored (``cache_analyses``, the URL redacted) with its outcome. The URL's
+password is never echoed nor stored.
 """
 
 from __future__ import annotations
 
 import asyncio
+import functools
 from typing import Annotated, Any
 from urllib.parse import urlsplit, urlunsplit
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Depends, Query, Request, Response
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.concurrency import run_in_threadpool
 
 from intperf.cache.analyzer.analyze import analyze_redis
+from intperf.cache.analyzer.report import redact_redis_url
 from intperf.errors import TargetError, TargetNotAllowedError, UsageError
 from intperf.loadtest.allowlist import TargetPolicy
 from intperf.loadtest.request import Origin
 from intperf.service.api_db import LOOPBACK
+from intperf.service.api_runs import MAX_INT
 from intperf.service.auth import Principal, require
 from intperf.service.context import ServiceContext
 from intperf.service.errors import ApiError
+from intperf.store.cache_repository import (
+    CacheAnalysisRecord,
+    CacheAnalysisRepository,
+    TtlChangeRecord,
+)
 
 __all__ = ["check_redis_url", "router"]
 
 router = APIRouter(prefix="/api/v1/cache", tags=["cache"])
+BASE = "/api/v1/cache/analyses"
 
 #: Analyses running at once per service; more are refused with 429.
 MAX_CONCURRENT = 2
@@ -78,9 +89,10 @@ def check_redis_url(url: str, allowed_targets: list[str],
     429: {"description": "Too many analyses at once"},
     502: {"description": "Redis unreachable or failed"}})
 async def create_cache_analysis(
-        body: CacheAnalysisRequest, request: Request,
-        _who: Annotated[Principal, Depends(require("operator"))]) -> dict[str, Any]:
-    """Analyze a Redis (read-only) and answer with the report."""
+        body: CacheAnalysisRequest, request: Request, response: Response,
+        who: Annotated[Principal, Depends(require("operator"))]) -> dict[str, Any]:
+    """Analyze a Redis (read-only), store the outcome and answer with the report (its stored
+    ``id`` added; ``Location`` names it)."""
     ctx: ServiceContext = request.app.state.ctx
     url = await run_in_threadpool(check_redis_url, body.redis,
                                   ctx.settings.intperf.allowed_targets)
@@ -89,10 +101,73 @@ async def create_cache_analysis(
         slots = request.app.state.cache_analyses = asyncio.Semaphore(MAX_CONCURRENT)
     if slots.locked():
         raise ApiError(429, f"at most {MAX_CONCURRENT} cache analyses at once", "redis")
+    repo = CacheAnalysisRepository(ctx.db)
+    shown = redact_redis_url(body.redis)
+    options = {"intervalSeconds": body.interval_seconds, "sample": body.sample, "top": body.top}
     async with slots:
         try:
             report = await analyze_redis(url, interval_s=body.interval_seconds,
                                          sample=body.sample, top=body.top)
         except TargetError as exc:
+            await run_in_threadpool(functools.partial(
+                repo.add, url_redacted=shown, requested_by=who.name, options=options,
+                error=str(exc)))
             raise ApiError(502, str(exc), "redis") from exc
-    return report.to_dict()
+    doc = report.to_dict()
+    analysis_id = await run_in_threadpool(functools.partial(
+        repo.add, url_redacted=shown, requested_by=who.name, options=options, report=doc))
+    response.headers["Location"] = f"{BASE}/{analysis_id}"
+    return {**doc, "id": analysis_id}
+
+
+def _analysis(rec: CacheAnalysisRecord, *, with_report: bool) -> dict[str, Any]:
+    return {"id": rec.id, "status": rec.status, "redis": rec.url_redacted,
+            "createdAt": rec.created_at.isoformat(), "requestedBy": rec.requested_by,
+            "options": rec.options, "error": rec.error, "summary": rec.summary,
+            "report": rec.report if with_report else None,
+            "links": {"self": f"{BASE}/{rec.id}"}}
+
+
+@router.get("/analyses")
+async def list_cache_analyses(
+        request: Request, _who: Annotated[Principal, Depends(require("viewer"))],
+        limit: Annotated[int, Query(ge=1, le=500)] = 50,
+        offset: Annotated[int, Query(ge=0, le=MAX_INT)] = 0) -> dict[str, Any]:
+    """Stored Redis analyses, newest first, without their reports."""
+    ctx: ServiceContext = request.app.state.ctx
+    records, total = await ctx.read(CacheAnalysisRepository(ctx.db).list, limit, offset)
+    return {"items": [_analysis(r, with_report=False) for r in records], "total": total,
+            "limit": limit, "offset": offset}
+
+
+@router.get("/analyses/{analysis_id}", responses={404: {"description": "No such analysis"}})
+async def get_cache_analysis(
+        analysis_id: str, request: Request,
+        _who: Annotated[Principal, Depends(require("viewer"))]) -> dict[str, Any]:
+    """One stored analysis with its report (``error`` when it failed)."""
+    ctx: ServiceContext = request.app.state.ctx
+    rec = await ctx.read(CacheAnalysisRepository(ctx.db).get, analysis_id)
+    if rec is None:
+        raise ApiError(404, f"no cache analysis {analysis_id!r}", "analysis_id")
+    return _analysis(rec, with_report=True)
+
+
+def _change(c: TtlChangeRecord) -> dict[str, Any]:
+    return {"id": c.id, "at": c.at.isoformat(), "actor": c.actor, "region": c.region,
+            "keyClass": c.key_class, "oldTtlSeconds": c.old_ttl_s, "newTtlSeconds": c.new_ttl_s,
+            "reason": c.reason, "evidence": c.evidence, "published": c.published}
+
+
+@router.get("/ttl-changes")
+async def list_ttl_changes(
+        request: Request, _who: Annotated[Principal, Depends(require("viewer"))],
+        region: Annotated[str | None, Query(max_length=200)] = None,
+        limit: Annotated[int, Query(ge=1, le=500)] = 100,
+        offset: Annotated[int, Query(ge=0, le=MAX_INT)] = 0) -> dict[str, Any]:
+    """TTL changes made by the cache tuner (audit log ``cache.ttl.change``), newest first."""
+    ctx: ServiceContext = request.app.state.ctx
+    changes, total = await ctx.read(CacheAnalysisRepository(ctx.db).ttl_changes, limit,
+                                    offset, region=region)
+    return {"enabled": ctx.settings.performance.optimization.cache_optimization,
+            "items": [_change(c) for c in changes], "total": total, "limit": limit,
+            "offset": offset}

@@ -20,17 +20,23 @@ from fastapi.openapi.utils import get_openapi
 from intperf import __version__
 from intperf.config import Settings
 from intperf.errors import BusError
-from intperf.service.alerts import AlertDispatcher, LogSink, WebhookSink
+from intperf.monitor.metrics_http import install_http_metrics
+from intperf.service.alerts import AlertDispatcher, start_alerting, stop_alerting
 from intperf.service.api_admin import health
 from intperf.service.api_admin import router as admin_router
+from intperf.service.api_alerts import router as alerts_router
 from intperf.service.api_analytics import router as analytics_router
 from intperf.service.api_cache import router as cache_router
+from intperf.service.api_dashboard import router as dashboard_router
 from intperf.service.api_db import router as db_router
 from intperf.service.api_events import router as events_router
 from intperf.service.api_imports import ImportAwareBodySizeLimit
 from intperf.service.api_imports import router as imports_router
+from intperf.service.api_reports import router as reports_router
 from intperf.service.api_runs import router as runs_router
+from intperf.service.cache_tuning import start_cache_tuning, stop_cache_tuning
 from intperf.service.context import ServiceContext
+from intperf.service.daily_report import start_daily_report, stop_daily_report
 from intperf.service.errors import install_error_handlers
 from intperf.service.limits import NulGuard
 from intperf.service.metrics import router as metrics_router
@@ -46,10 +52,8 @@ def create_app(settings: Settings, *, database: Database | None = None) -> FastA
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         db = database or Database(settings.intperf.storage_url)
         db.migrate()
-        sinks: list[object] = [LogSink()]
-        if settings.intperf.webhooks:
-            sinks.append(WebhookSink(settings.intperf.webhooks))
-        ctx = ServiceContext.build(settings, db, AlertDispatcher(sinks))  # type: ignore[arg-type]
+        ctx = ServiceContext.build(settings, db, AlertDispatcher([]))
+        await start_alerting(ctx)  # ctx.channels, ctx.alert_manager; ctx.alerts feeds it
         interrupted = ctx.runs.mark_unfinished_interrupted()
         if interrupted:
             log.warning("marked %d run(s) interrupted by the last shutdown: %s",
@@ -80,15 +84,20 @@ def create_app(settings: Settings, *, database: Database | None = None) -> FastA
             await runtime.stop()
             stream = None
         ctx.stream = stream
+        cache_tuning = await start_cache_tuning(ctx)  # None unless cache-optimization is on
+        daily_report = await start_daily_report(ctx)  # None unless intperf.reports.daily.enabled
         try:
             yield
         finally:
+            await stop_cache_tuning(cache_tuning)
+            await stop_daily_report(daily_report)
             if ctx.scheduler is not None:
                 await ctx.scheduler.stop()
             ctx.stream = None
             if stream is not None:
                 await stream.stop()
             await ctx.executor.stop()
+            await stop_alerting(ctx)
             if database is None:
                 db.close()
 
@@ -105,8 +114,11 @@ def create_app(settings: Settings, *, database: Database | None = None) -> FastA
     app.add_middleware(NulGuard)  # inner: reads JSON bodies already capped by the size limit
     app.add_middleware(ImportAwareBodySizeLimit, max_bytes=settings.intperf.limits.max_body_bytes,
                        max_import_bytes=settings.intperf.limits.max_import_bytes)
+    install_http_metrics(app)  # outermost of ours: times every request (monitoring.md)
     app.include_router(health)
     app.include_router(runs_router)
+    app.include_router(alerts_router)
+    app.include_router(reports_router)
     app.include_router(admin_router)
     app.include_router(imports_router)
     app.include_router(events_router)
@@ -114,6 +126,7 @@ def create_app(settings: Settings, *, database: Database | None = None) -> FastA
     app.include_router(cache_router)
     app.include_router(analytics_router)
     app.include_router(metrics_router)
+    app.include_router(dashboard_router)
     return app
 
 

@@ -2,8 +2,9 @@
 
 Schedules from ``intperf.schedules`` are written to the database (source ``config``) at
 start-up next to those made through the API; the scheduler submits their tests like an
-operator would. Every finished run whose scenario has a baseline is compared with it; a
-regression raises an alert (log and webhooks).
+operator would. Every finished run is judged for alerts: a ``failed`` verdict raises
+``run.failed`` for its scenario (a later passed run resolves it); a run whose scenario has a
+baseline is compared with it and a regression raises ``run.regression`` (docs/alerting.md).
 """
 
 from __future__ import annotations
@@ -86,10 +87,26 @@ class Automation:
         return run_id
 
     def on_finished(self, run_id: str) -> None:
-        """Called by the executor when a run ends: compare it in the background."""
-        task = asyncio.get_running_loop().create_task(self.compare_with_baseline(run_id))
+        """Called by the executor when a run ends: judge and compare it in the background."""
+        task = asyncio.get_running_loop().create_task(self.after_run(run_id))
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
+
+    async def after_run(self, run_id: str) -> None:
+        """The verdict alert (``run.failed``), then the comparison with the baseline."""
+        rec = await asyncio.to_thread(self.ctx.runs.get, run_id)
+        # Resolutions only mean something to the alert manager; plain sinks get failures only.
+        verdicts = ("failed", "passed") if self.ctx.alert_manager is not None else ("failed",)
+        if rec is not None and rec.verdict in verdicts:
+            failed = rec.verdict == "failed"
+            await self.ctx.alerts.emit(AlertEvent(
+                kind="run.failed", severity="warning",
+                title=f"{rec.scenario}: run {run_id} failed its criteria" if failed
+                else f"{rec.scenario}: run {run_id} passed",
+                details={"status": rec.status, "verdict": rec.verdict,
+                         "schedule_id": rec.schedule_id, "error": rec.error},
+                run_id=run_id, labels={"scenario": rec.scenario}, resolved=not failed))
+        await self.compare_with_baseline(run_id)
 
     async def compare_with_baseline(self, run_id: str) -> dict[str, Any] | None:
         """Compare a finished run with its scenario's baseline; alert on a regression."""
@@ -107,16 +124,18 @@ class Automation:
         base_series = await asyncio.to_thread(ctx.runs.series, baseline)
         series = await asyncio.to_thread(ctx.runs.series, run_id)
         result = compare_runs(base_series, series)
-        if result.regressions:
-            regressed = [f"{scope}:{metric}" for scope, metric in result.regressions]
-            await ctx.alerts.emit(AlertEvent(
-                kind="regression", severity="warning",
-                title=f"{rec.scenario}: run {run_id} regressed against baseline {baseline} "
-                      f"({', '.join(regressed[:5])})",
-                details={"baseline": baseline, "regressions": regressed,
-                         "schedule_id": rec.schedule_id},
-                run_id=run_id))
         out: dict[str, Any] = result.to_dict()
+        regressed = [f"{scope}:{metric}" for scope, metric in result.regressions]
+        if not regressed and ctx.alert_manager is None:
+            return out
+        await ctx.alerts.emit(AlertEvent(
+            kind="run.regression", severity="warning",
+            title=f"{rec.scenario}: run {run_id} regressed against baseline {baseline} "
+                  f"({', '.join(regressed[:5])})" if regressed
+            else f"{rec.scenario}: run {run_id} is in line with baseline {baseline}",
+            details={"baseline": baseline, "regressions": regressed,
+                     "schedule_id": rec.schedule_id},
+            run_id=run_id, labels={"scenario": rec.scenario}, resolved=not regressed))
         return out
 
     def maintain_storage(self) -> None:

@@ -9,6 +9,8 @@ from typing import Any, ParamSpec, TypeVar
 from starlette.concurrency import run_in_threadpool
 
 from intperf.config import Settings
+from intperf.monitor.alert_manager import AlertManager
+from intperf.monitor.notifiers import Channels
 from intperf.service.alerts import AlertDispatcher
 from intperf.service.auth import Authenticator, RateLimiter
 from intperf.service.baselines import CachedBaselines
@@ -46,6 +48,10 @@ class ServiceContext:
     scheduler: Any = None
     stream: Any = None
     """The live analytics runtime (``intperf.service.stream_runtime.StreamRuntime``)."""
+    channels: Channels | None = None
+    """The alert channels by name (``intperf.alerting.channels``, ``intperf.webhooks``)."""
+    alert_manager: AlertManager | None = None
+    """Alerts: grouping, silences, acknowledgement, escalation (None if alerting is off)."""
 
     @classmethod
     def build(cls, settings: Settings, db: Database, alerts: AlertDispatcher) -> ServiceContext:

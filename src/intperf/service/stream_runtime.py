@@ -29,15 +29,19 @@ _SERVICE_KINDS = frozenset({"response-time-p99", "error-rate", "throughput-min"}
 
 
 def alert_event(alert: StreamAlert) -> AlertEvent:
-    """A StreamAlert as the service's AlertEvent (kind ``stream.<kind>``)."""
+    """A StreamAlert as the service's AlertEvent (kind ``stream.<kind>``, labelled by its
+    service, or its region for cache miss storms; the alert manager's rule names are in
+    ``intperf.service.alerts.signal_of``)."""
     details = {**alert.details, "key": alert.key, "at_ms": alert.at_ms,
                "resolved": alert.resolved}
     run_id = None
     if alert.kind in _SERVICE_KINDS:
         run_id = live_run_id(alert.key, datetime.fromtimestamp(alert.at_ms / 1000, UTC))
+    label = "region" if alert.kind == "cache-miss-storm" else "service"
     return AlertEvent(kind=f"stream.{alert.kind}",
                       severity=_SEVERITIES.get(alert.severity, "warning"),
-                      title=alert.title, details=details, run_id=run_id)
+                      title=alert.title, details=details, run_id=run_id,
+                      labels={label: alert.key}, resolved=alert.resolved)
 
 
 def journal_dir(settings: Settings) -> str:

@@ -4,6 +4,13 @@ SQLite by default, PostgreSQL at scale (``run_seconds`` range-partitioned by day
 the schema is managed by Alembic (``Database.migrate()``). See docs/storage.md.
 """
 
+from intperf.store.alert_repository import (
+    AlertDelivery,
+    AlertRecord,
+    AlertRepository,
+    SilenceRecord,
+)
+from intperf.store.cache_repository import CacheAnalysisRecord, CacheAnalysisRepository
 from intperf.store.database import Database
 from intperf.store.dbopt_repository import DbAnalysisRecord, DbAnalysisRepository
 from intperf.store.partitions import (
@@ -36,12 +43,17 @@ __all__ = [
     "LIVE_TEST_TYPE",
     "RUN_STATUSES",
     "SCHEDULE_SOURCES",
+    "AlertDelivery",
+    "AlertRecord",
+    "AlertRepository",
     "ApiKeyRecord",
     "ApiKeyRepository",
     "AuditRecord",
     "AuditRepository",
     "BaselineRecord",
     "BaselineRepository",
+    "CacheAnalysisRecord",
+    "CacheAnalysisRepository",
     "Database",
     "DbAnalysisRecord",
     "DbAnalysisRepository",
@@ -49,6 +61,7 @@ __all__ = [
     "RunRepository",
     "ScheduleRecord",
     "ScheduleRepository",
+    "SilenceRecord",
     "StreamRepository",
     "drop_partitions_before",
     "ensure_partitions",

@@ -29,14 +29,18 @@ from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 __all__ = [
+    "ALERT_STATES",
     "API_KEY_ROLES",
     "DB_ANALYSIS_STATUSES",
     "RUN_STATUSES",
     "SCHEDULE_SOURCES",
+    "AlertDeliveryRow",
+    "AlertRow",
     "ApiKeyRow",
     "AuditLogRow",
     "Base",
     "BaselineRow",
+    "CacheAnalysisRow",
     "CriterionResultRow",
     "DbAnalysisRow",
     "DeadLetterRow",
@@ -44,6 +48,7 @@ __all__ = [
     "RunRow",
     "RunSecondRow",
     "ScheduleRow",
+    "SilenceRow",
     "SlowQueryRow",
     "StreamCheckpointRow",
     "StreamWindowRow",
@@ -346,3 +351,89 @@ class StreamWindowRow(Base):
     start_ms: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
     end_ms: Mapped[int] = mapped_column(BigInteger, index=True)
     data: Mapped[dict[str, Any]] = mapped_column(JSON)
+
+
+#: States of an alert (``alerts``): pending until its ``for`` elapsed, firing, resolved.
+ALERT_STATES = ("pending", "firing", "resolved")
+
+
+class AlertRow(Base):
+    """One alert episode: from pending (or firing) to resolved, kept as history."""
+
+    __tablename__ = "alerts"
+    __table_args__ = (
+        CheckConstraint(f"state IN ({_in(ALERT_STATES)})", name="state"),
+        Index("ix_alerts_state_started_at", "state", "started_at"),
+    )
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    fingerprint: Mapped[str] = mapped_column(String(64), index=True)
+    rule: Mapped[str] = mapped_column(String(100))
+    severity: Mapped[str] = mapped_column(String(16))
+    state: Mapped[str] = mapped_column(String(16))
+    title: Mapped[str] = mapped_column(Text)
+    labels: Mapped[dict[str, Any]]
+    details: Mapped[dict[str, Any]]
+    run_id: Mapped[str | None] = mapped_column(String(32))
+    group_key: Mapped[str] = mapped_column(String(500))
+    started_at: Mapped[datetime]
+    updated_at: Mapped[datetime]
+    fired_at: Mapped[datetime | None]
+    resolved_at: Mapped[datetime | None]
+    acknowledged_by: Mapped[str | None] = mapped_column(String(200))
+    acknowledged_at: Mapped[datetime | None]
+    ack_comment: Mapped[str | None] = mapped_column(Text)
+    silenced_by: Mapped[str | None] = mapped_column(String(32))
+    escalation_level: Mapped[int] = mapped_column(Integer)
+
+
+class AlertDeliveryRow(Base):
+    """One notification of one group to one channel, recorded for each alert it carried."""
+
+    __tablename__ = "alert_deliveries"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    dispatch_id: Mapped[str] = mapped_column(String(32))
+    alert_id: Mapped[str] = mapped_column(
+        String(32), ForeignKey("alerts.id", ondelete="CASCADE"), index=True
+    )
+    group_key: Mapped[str] = mapped_column(String(500))
+    reason: Mapped[str] = mapped_column(String(16))
+    channel: Mapped[str] = mapped_column(String(64))
+    at: Mapped[datetime]
+    delivered: Mapped[bool] = mapped_column(Boolean)
+    attempts: Mapped[int] = mapped_column(Integer)
+    error: Mapped[str | None] = mapped_column(Text)
+
+
+class SilenceRow(Base):
+    """Mutes the notifications of alerts whose labels equal every matcher, for a time."""
+
+    __tablename__ = "silences"
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    matchers: Mapped[dict[str, Any]]
+    starts_at: Mapped[datetime]
+    ends_at: Mapped[datetime] = mapped_column(index=True)
+    comment: Mapped[str] = mapped_column(Text)
+    created_by: Mapped[str] = mapped_column(String(200))
+    created_at: Mapped[datetime]
+
+
+class CacheAnalysisRow(Base):
+    """An analysis of a Redis (``intperf.cache.analyzer``) asked through the API; the URL is
+    stored with its password redacted, never in clear."""
+
+    __tablename__ = "cache_analyses"
+    __table_args__ = (CheckConstraint("status IN ('done', 'failed')", name="status"),)
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    created_at: Mapped[datetime] = mapped_column(index=True)
+    requested_by: Mapped[str | None] = mapped_column(String(200))
+    url_redacted: Mapped[str] = mapped_column(Text)
+    status: Mapped[str] = mapped_column(String(16))
+    options: Mapped[dict[str, Any]]
+    error: Mapped[str | None] = mapped_column(Text)
+    summary: Mapped[dict[str, Any] | None]
+    """Hit ratio, keys, sampled keys, recommendations: for lists without the report."""
+    report: Mapped[dict[str, Any] | None]

@@ -49,6 +49,9 @@ MIN_ROLE: dict[tuple[str, str], str | None] = {
     ("GET", "/metrics"): "viewer",
     ("POST", "/api/v1/db/analyses"): "operator",
     ("POST", "/api/v1/cache/analyses"): "operator",
+    ("GET", "/api/v1/cache/analyses"): "viewer",
+    ("GET", "/api/v1/cache/analyses/{analysis_id}"): "viewer",
+    ("GET", "/api/v1/cache/ttl-changes"): "viewer",
     ("GET", "/api/v1/db/analyses"): "viewer",
     ("GET", "/api/v1/db/analyses/{analysis_id}"): "viewer",
     ("GET", "/api/v1/keys"): "admin",
@@ -58,6 +61,17 @@ MIN_ROLE: dict[tuple[str, str], str | None] = {
     ("POST", "/api/v1/schedules"): "admin",
     ("DELETE", "/api/v1/schedules/{schedule_id}"): "admin",
     ("GET", "/api/v1/audit"): "admin",
+    ("GET", "/api/v1/alerts"): "viewer",
+    ("GET", "/api/v1/alerts/{alert_id}"): "viewer",
+    ("POST", "/api/v1/alerts/{alert_id}/ack"): "operator",
+    ("GET", "/api/v1/silences"): "viewer",
+    ("POST", "/api/v1/silences"): "operator",
+    ("DELETE", "/api/v1/silences/{silence_id}"): "operator",
+    ("GET", "/api/v1/trends"): "viewer",
+    ("GET", "/api/v1/trends/scenarios"): "viewer",
+    ("GET", "/api/v1/reports/daily"): "viewer",
+    ("GET", "/api/v1/me"): "viewer",
+    ("GET", "/api/v1/scenarios"): "viewer",
 }
 
 RANK = {role: i for i, role in enumerate(ROLES)}

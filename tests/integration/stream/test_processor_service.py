@@ -1,5 +1,5 @@
 """The service's embedded processor: events posted to the API are windowed, stored as live
-runs and their alerts reach the service's alert path (the log sink here)."""
+runs and their alerts reach the service's alert manager (stored, notified on the log)."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ import pytest
 
 from intperf.config import load_settings
 from intperf.service.app import create_app
-from intperf.store import ApiKeyRepository, Database, StreamRepository
+from intperf.store import AlertRepository, ApiKeyRepository, Database, StreamRepository
 from intperf.store.stream_repository import live_run_id
 
 pytestmark = pytest.mark.integration
@@ -36,6 +36,7 @@ async def test_posted_events_become_stored_windows_and_alerts(
            "INTPERF_INTPERF__STREAM__GRACE": "0s",
            "INTPERF_INTPERF__STREAM__IDLE_TIMEOUT": "1h",
            "INTPERF_INTPERF__STREAM__COMMIT_INTERVAL": "0.1s",
+           "INTPERF_INTPERF__ALERTING__GROUP_WAIT": "0s",
            "INTPERF_PERFORMANCE__MONITORING__ALERT_THRESHOLDS__RESPONSE_TIME_99TH": "100ms"}
     settings = load_settings(environ=env)
     db = Database(settings.intperf.storage_url)
@@ -44,7 +45,7 @@ async def test_posted_events_become_stored_windows_and_alerts(
     now = int(time.time() * 1000) // 1000 * 1000 - 5_000
     events = [_api("orders", now + i * 10, 500.0) for i in range(50)]
     events.append(_api("orders", now + 3_000, 1.0))  # closes the first window
-    caplog.set_level(logging.WARNING, logger="intperf.service.alerts")
+    caplog.set_level(logging.WARNING, logger="intperf.monitor.notifiers")
     try:
         app = create_app(settings, database=db)
         transport = httpx.ASGITransport(app=app)
@@ -55,7 +56,7 @@ async def test_posted_events_become_stored_windows_and_alerts(
             repo = StreamRepository(db)
             run_id = live_run_id("orders", _day(now))
             deadline = time.monotonic() + DEADLINE_S
-            while not _stored(db, run_id) or "stream.response-time-p99" not in caplog.text:
+            while not _stored(db, run_id) or "orders: p99 response time" not in caplog.text:
                 assert time.monotonic() < deadline, caplog.text
                 await asyncio.sleep(0.05)  # the polling interval of the database read
             r = await client.get("/api/v1/analytics/status", headers={"X-API-Key": key})
@@ -65,11 +66,13 @@ async def test_posted_events_become_stored_windows_and_alerts(
             text = (await client.get("/metrics", headers={"X-API-Key": key})).text
             assert 'intperf_live_requests{service="orders"} 50.0' in text
             p99 = [line for line in text.splitlines() if line.startswith(
-                'intperf_live_response_time_seconds{quantile="0.99",service="orders"}')]
+                'intperf_live_window_response_time_seconds{percentile="99",service="orders"}')]
             assert len(p99) == 1 and abs(float(p99[0].split()[-1]) - 0.5) < 0.01, text
         checkpoints = repo.checkpoints(settings.intperf.stream.group)
         # The API publishes one binary frame per service and request.
         assert sum(c.next_offset for c in checkpoints.values()) == 1
+        [alert] = AlertRepository(db).list(("firing",))[0]
+        assert (alert.rule, dict(alert.labels)) == ("response-time-99th", {"service": "orders"})
     finally:
         db.close()
     assert "orders: p99 response time" in caplog.text

@@ -284,3 +284,48 @@ async def test_warm_every_runs_until_close() -> None:
     assert await cache.get("a") == "a"
     await cache.close()
     assert task.done()
+
+
+async def test_hit_paths_count_exactly_timed_or_not() -> None:
+    async def loader() -> int:
+        return 7
+
+    registry = CollectorRegistry()
+    for cache in (Cache("plain"), Cache("timed", metrics=RegionMetrics("timed",
+                                                                       registry=registry))):
+        assert cache.get_l1("k") is None  # not a lookup: the next get counts it
+        assert await cache.get("k") is None  # a miss
+        assert await cache.get_or_load("k", loader) == 7  # a miss, loaded
+        assert cache.get_l1("k") == 7
+        assert await cache.get("k") == 7
+        assert await cache.get_or_load("k", loader) == 7
+        c = cache.metrics.counts
+        assert (c.hits_l1, c.hits_l2, c.misses, c.loads) == (3, 0, 2, 1)
+    assert registry.get_sample_value(
+        "intperf_cache_lookups_total", {"region": "timed", "outcome": "l1"}) == 3
+    assert registry.get_sample_value("intperf_cache_lookup_seconds_count",
+                                     {"region": "timed"}) == 5
+
+
+async def test_xfetch_draws_only_near_expiry() -> None:
+    clock = Clock()
+    draws: list[float] = []
+
+    def rand() -> float:
+        draws.append(1e-300)  # the smallest draw: refreshes whenever the rule can
+        return 1e-300
+
+    cache = Cache("x", clock=clock, rand=rand, ttl=TtlPolicy(ttl_s=1000, jitter=0))
+
+    async def loader() -> int:
+        return 1  # delta: its real (perf_counter) duration, a few microseconds
+
+    await cache.get_or_load("k", loader)
+    delta = cache.l1.get("k").delta_s  # type: ignore[union-attr]
+    n = len(draws)
+    await cache.get_or_load("k", loader)  # 1000 s from expiry: no draw, no refresh
+    assert len(draws) == n and cache.metrics.counts.early_refreshes == 0
+    clock.now += 1000 - delta * 690.0  # within reach of the smallest draw
+    await cache.get_or_load("k", loader)
+    assert len(draws) == n + 1 and cache.metrics.counts.early_refreshes == 1
+    await cache.close()

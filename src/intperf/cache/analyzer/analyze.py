@@ -4,6 +4,10 @@ TYPE/TTL/MEMORY USAGE/OBJECT in pipelines, SLOWLOG and CONFIG; single node or cl
 The INFO interval runs *before* sampling so our own TYPE/TTL reads do not count as hits.
 SCAN is rate-limited: after each batch we sleep so that at most ``scan_rate`` keys per second
 are visited (each visited key costs one pipelined round of 3-4 cheap commands).
+
+Every connection has socket timeouts; discovery is retried (a breaker per target, the retry
+budget shared, see :mod:`intperf.resilience.outbound`), the analysis itself runs once under
+the same breaker and a time limit of the interval, the sampling time and a margin.
 """
 
 from __future__ import annotations
@@ -20,14 +24,25 @@ from intperf.cache.analyzer.patterns import key_pattern
 from intperf.cache.analyzer.report import RedisAnalysis, redact_redis_url
 from intperf.cache.analyzer.rules import pattern_stats, recommend
 from intperf.cache.analyzer.stats import KeySample, info_delta, ttl_histogram
-from intperf.errors import TargetError, TargetUnreachableError
+from intperf.cache.l2 import redis_retriable
+from intperf.errors import (
+    CallNotPermittedError,
+    CallTimeoutError,
+    TargetError,
+    TargetUnreachableError,
+)
+from intperf.resilience.outbound import OutboundGuards, OutboundPolicy
 
 if TYPE_CHECKING:
     from redis.asyncio import Redis
 
-__all__ = ["analyze_redis"]
+__all__ = ["REDIS_GUARDS", "analyze_redis"]
 
 log = logging.getLogger(__name__)
+
+#: Guards of the analyzer's connections, a breaker per ``host:port``.
+REDIS_GUARDS = OutboundGuards("redis-analyzer", OutboundPolicy(timeout_s=30.0,
+                                                                retry_on=redis_retriable))
 
 #: INFO counters summed across cluster primaries before the delta math.
 _SUMMED = ("keyspace_hits", "keyspace_misses", "total_commands_processed", "evicted_keys",
@@ -161,17 +176,18 @@ def _node_url(url: str, host: str, port: int) -> str:
                        parts.path, parts.query, parts.fragment))
 
 
-async def _nodes(url: str) -> tuple[bool, list[tuple[str, int]]]:
+async def _nodes(url: str, timeout_s: float) -> tuple[bool, list[tuple[str, int]]]:
     from redis.asyncio import Redis, RedisCluster
 
-    probe = Redis.from_url(url)
+    probe = Redis.from_url(url, socket_timeout=timeout_s, socket_connect_timeout=timeout_s)
     try:
         info = await probe.info("cluster")
     finally:
         await probe.aclose()
     if not info.get("cluster_enabled"):
         return False, []
-    cluster = RedisCluster.from_url(url)
+    cluster = RedisCluster.from_url(url, socket_timeout=timeout_s,
+                                    socket_connect_timeout=timeout_s)
     try:
         await cluster.initialize()
         return True, [(str(n.host), int(n.port)) for n in cluster.get_primaries()]
@@ -179,38 +195,78 @@ async def _nodes(url: str) -> tuple[bool, list[tuple[str, int]]]:
         await cluster.aclose()
 
 
+def _target(url: str) -> str:
+    try:
+        parts = urlsplit(url)
+        port = parts.port or 6379
+    except ValueError:
+        return "?"
+    return f"{parts.hostname}:{port}"
+
+
 async def analyze_redis(url: str, *, interval_s: float = 5.0, sample: int = 10_000,
                         scan_count: int = 100, scan_rate: float = 5_000.0, top: int = 10,
-                        slowlog: int = 32) -> RedisAnalysis:
-    """Analyze the Redis at ``url`` (read-only); :class:`TargetError` naming the redacted URL."""
+                        slowlog: int = 32, timeout_s: float = 5.0,
+                        guards: OutboundGuards | None = None) -> RedisAnalysis:
+    """Analyze the Redis at ``url`` (read-only); :class:`TargetError` naming the redacted URL.
+
+    ``timeout_s`` bounds every socket operation; the whole analysis is bounded too, so a Redis
+    that stops answering midway ends it with :class:`TargetUnreachableError`, never a hang.
+    """
     from redis.asyncio import Redis
     from redis.exceptions import ConnectionError as RedisConnectionError
     from redis.exceptions import RedisError
     from redis.exceptions import TimeoutError as RedisTimeoutError
 
     shown = redact_redis_url(url)
-    try:
-        cluster, primaries = await _nodes(url)
+    guards = guards or REDIS_GUARDS
+    target = _target(url)
+    # SCAN visits at most scan_rate keys/s, each key a pipelined round: time for that and
+    # the rest (INFO twice, CONFIG, SLOWLOG) with a margin of socket timeouts.
+    budget = interval_s + sample / max(scan_rate, 1.0) * 2 + 6 * timeout_s
+
+    async def run() -> tuple[bool, list[_NodeResult]]:
+        cluster, primaries = await guards.call(
+            target, lambda: _nodes(url, timeout_s), timeout_s=4 * timeout_s)
         clients: list[tuple[str, Redis]] = []
+
+        def client(node_url: str) -> Redis:
+            return Redis.from_url(node_url, socket_timeout=timeout_s,
+                                  socket_connect_timeout=timeout_s)
+
         if cluster:
             for host, port in primaries:
-                clients.append((f"{host}:{port}", Redis.from_url(_node_url(url, host, port))))
+                clients.append((f"{host}:{port}", client(_node_url(url, host, port))))
         else:
-            clients.append(("single", Redis.from_url(url)))
+            clients.append(("single", client(url)))
         try:
             per_share = max(1, sample // len(clients))
-            results = await asyncio.gather(*(
-                _analyze_node(c, n, interval_s=interval_s, sample=per_share,
-                              scan_count=scan_count, scan_rate=scan_rate, slowlog=slowlog)
-                for n, c in clients))
+
+            async def nodes() -> list[_NodeResult]:
+                return list(await asyncio.gather(*(
+                    _analyze_node(c, n, interval_s=interval_s, sample=per_share,
+                                  scan_count=scan_count, scan_rate=scan_rate, slowlog=slowlog)
+                    for n, c in clients)))
+
+            return cluster, await guards.call(target, nodes, timeout_s=budget, retry=False)
         finally:
             for _, c in clients:
                 await c.aclose()
+
+    try:
+        cluster, results = await run()
+    except CallNotPermittedError as exc:
+        wait = guards.breaker(target).wait_remaining
+        raise TargetUnreachableError(
+            f"Redis {shown} failed repeatedly; not trying again for {wait:.0f} s "
+            "(circuit breaker open)") from exc
+    except CallTimeoutError as exc:
+        raise TargetUnreachableError(f"Redis {shown} did not answer in time: {exc}") from exc
     except (RedisConnectionError, RedisTimeoutError, OSError) as exc:
         raise TargetUnreachableError(f"Redis {shown} is unreachable: {exc}") from exc
     except RedisError as exc:
         raise TargetError(f"Redis {shown} failed: {exc}") from exc
-    return _report(shown, cluster, list(results), interval_s, top)
+    return _report(shown, cluster, results, interval_s, top)
 
 
 def _report(shown: str, cluster: bool, results: list[_NodeResult], interval_s: float,
