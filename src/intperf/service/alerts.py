@@ -23,9 +23,14 @@ from urllib.parse import urlsplit
 
 import httpx
 
-from intperf.errors import CallNotPermittedError, IntperfError, UsageError
+from intperf.errors import CallNotPermittedError, UsageError
 from intperf.monitor.alert_model import AlertSignal
-from intperf.monitor.notifiers_http import hide_from_httpx_logs, redact_url
+from intperf.monitor.notifiers_http import (
+    DeliveryError,
+    hide_from_httpx_logs,
+    post_json,
+    redact_url,
+)
 from intperf.resilience import (
     CircuitBreaker,
     CircuitBreakerConfig,
@@ -44,8 +49,6 @@ logger = logging.getLogger(__name__)
 Severity = Literal["info", "warning", "critical"]
 _LEVELS: dict[str, int] = {"info": logging.INFO, "warning": logging.WARNING,
                            "critical": logging.ERROR}
-#: Statuses worth another attempt: server errors, rate limiting, request timeout.
-RETRY_STATUSES = frozenset({408, 425, 429, 500, 502, 503, 504})
 
 
 @dataclass(frozen=True, slots=True)
@@ -111,22 +114,13 @@ def _no_jitter() -> float:
     return 1.0
 
 
-class _AttemptFailed(IntperfError):
-    """One POST failed; ``problem`` is what may be logged (a type name or an HTTP status)."""
-
-    def __init__(self, problem: str, *, retriable: bool) -> None:
-        super().__init__(problem)
-        self.problem = problem
-        self.retriable = retriable
-
-
 class WebhookSink:
     """POSTs each event as JSON to every URL, retrying with exponential backoff.
 
     ``retries`` is the number of attempts after the first (so ``retries=3`` means up to 4
     requests per URL); the wait before retry ``n`` (from 1) is ``backoff * 2**(n-1)`` seconds,
     or a uniform draw below that with ``jitter`` (full jitter).
-    Retried: connection errors, timeouts and the statuses in ``RETRY_STATUSES``.
+    Retried: connection errors, timeouts and ``notifiers_http.RETRY_STATUSES``.
     Every attempt goes through a circuit breaker per webhook origin (``WEBHOOK_BREAKER``): while
     it is open, deliveries to that origin are not attempted and count as failed.
     """
@@ -199,7 +193,7 @@ class WebhookSink:
             nonlocal attempts
             async with breaker:  # raises CallNotPermittedError while the breaker is open
                 attempts += 1
-                await self._post(client, url, payload)
+                await post_json(client, url, payload)
 
         try:
             await self._retry.call(attempt)
@@ -208,25 +202,13 @@ class WebhookSink:
             self._not_attempted += attempts == 0
             logger.warning("alert %s: webhook %s not attempted: its circuit breaker is open "
                            "(%d attempt(s) made)", event.kind, where, attempts)
-        except _AttemptFailed as exc:
+        except DeliveryError as exc:
             self._failed += 1
             logger.warning("alert %s: webhook %s failed after %d attempt(s): %s", event.kind,
                            where, attempts, exc.problem)
         else:
             self._delivered += 1
             logger.debug("alert %s delivered to %s", event.kind, where)
-
-    @staticmethod
-    async def _post(client: httpx.AsyncClient, url: str, payload: dict[str, Any]) -> None:
-        try:
-            response = await client.post(url, json=payload)
-        except httpx.TransportError as exc:  # connect, read, timeout: worth another try
-            raise _AttemptFailed(type(exc).__name__, retriable=True) from None
-        except httpx.HTTPError as exc:  # invalid request and the like: will not improve
-            raise _AttemptFailed(type(exc).__name__, retriable=False) from None
-        if not response.is_success:
-            raise _AttemptFailed(f"HTTP {response.status_code}",
-                                 retriable=response.status_code in RETRY_STATUSES)
 
 
 class AlertDispatcher:
