@@ -15,7 +15,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
 from intperf.config import Settings
 from intperf.errors import UsageError
@@ -26,6 +26,25 @@ from intperf.loadtest.workload import LoadSpec
 
 #: The reference's scenario names and the bundled scenarios they mean.
 SCENARIO_ALIASES = {"SOCIAL_COMMERCE_FULL": "social-commerce"}
+
+
+def _criteria_parse(texts: list[str] | None) -> list[str] | None:
+    """Refuse a criterion that does not parse at submission, not when the run ends."""
+    from intperf.loadtest.criteria import parse_all
+
+    if texts is not None:
+        try:
+            parse_all(texts)
+        except UsageError as exc:
+            raise ValueError(str(exc)) from None
+    return texts
+
+
+Criteria = Annotated[
+    list[Annotated[str, Field(min_length=1, max_length=500)]] | None,
+    Field(max_length=50, description="Success criteria, e.g. 'p99(response_time) < 500ms' "
+                                     "(docs/criteria.md); the defaults when omitted"),
+    AfterValidator(_criteria_parse)]
 
 
 class LoadTestRequest(BaseModel):
@@ -44,7 +63,7 @@ class LoadTestRequest(BaseModel):
     rate: Annotated[float | None, Field(gt=0, description="Open model: arrivals per second")] \
         = None
     base_url: Annotated[str | None, Field(alias="baseUrl")] = None
-    criteria: list[str] | None = None
+    criteria: Criteria = None
     name: Annotated[str | None, Field(max_length=200)] = None
 
 
@@ -76,7 +95,7 @@ class JMeterTestRequest(BaseModel):
     properties: Annotated[dict[str, str], Field(
         description="JMeter -J properties (read by __P/__property)")] = {}
     base_url: Annotated[str | None, Field(alias="baseUrl")] = None
-    criteria: list[str] | None = None
+    criteria: Criteria = None
     name: Annotated[str | None, Field(max_length=200)] = None
 
 

@@ -296,6 +296,9 @@ def test_unknown_run_is_404(operator: httpx.Client, method: str, suffix: str) ->
     ({"testType": "LOCUST"}, "testType", None),
     ({"surprise": True}, "surprise", None),
     ({"baseUrl": "ftp://127.0.0.1/"}, "baseUrl", None),
+    ({"criteria": ["p99(response_time) < 500ms", "p99(latency) <"]}, "criteria",
+     "criterion 2"),
+    ({"criteria": [""]}, "criteria[0]", None),
 ])
 def test_bad_submission_is_422_naming_the_field(
         operator: httpx.Client, demo_shop: DemoServer, change: dict[str, Any], field: str,
