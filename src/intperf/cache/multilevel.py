@@ -2,8 +2,10 @@
 
 Stampede protection at three levels: one regeneration per key in a process (single flight on
 an asyncio task), one across processes (a Redis lock, SET NX PX + compare-and-delete), and
-XFetch early refresh so hot keys are rebuilt before they expire. Redis failures degrade to
-L1 and the loader (see :mod:`intperf.cache.l2`).
+XFetch early refresh so hot keys are rebuilt before they expire. An L1 miss of
+``get_or_load`` reads L2 and, when the value is absent, takes the lock in the same round trip
+(a script), so a miss costs two round trips (that and the store) and an L2 hit one. Redis
+failures degrade to L1 and the loader (see :mod:`intperf.cache.l2`).
 """
 
 from __future__ import annotations
@@ -92,6 +94,7 @@ class Cache:
         self._base_ttl = self.ttl  # what the code configured; registered as the base
         self._flights: dict[str, asyncio.Task[Entry]] = {}
         self._reads: dict[str, asyncio.Task[Entry | None]] = {}
+        self._fills: dict[str, asyncio.Task[tuple[Entry, Outcome, float]]] = {}
         self._background: set[asyncio.Task[Any]] = set()
         tunable = ttl_bounds is not None
         self.invalidator = (Invalidator(
@@ -148,7 +151,7 @@ class Cache:
 
     async def close(self) -> None:
         """Stop background work (refreshes, warming, the listener). The client stays open."""
-        tasks = [*self._background, *self._flights.values()]
+        tasks = [*self._background, *self._flights.values(), *self._fills.values()]
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
@@ -205,8 +208,13 @@ class Cache:
         # The L1 hit is the hot path: no coroutine call before it.
         entry = self.l1.get(key)
         outcome: Outcome = "l1"
-        if entry is None:
-            entry, outcome = await self._lookup_l2(key)
+        if entry is None and self.l2 is not None:
+            # L2's value, or the lock and the loader's value (shared by concurrent misses).
+            filled, outcome, answered = await asyncio.shield(self._fill(key, loader))
+            if outcome == "miss":  # loaded (here or by the lock's holder): fresh, as it is
+                self.metrics.lookup("miss", max(0.0, answered - t0) if timed else 0.0)
+                return None if filled.negative else filled.value
+            entry = filled
         if entry is not None:
             now = self._clock()
             fresh_until = entry.fresh_until
@@ -295,6 +303,32 @@ class Cache:
         entry = await asyncio.shield(read)
         return (entry, "l2") if entry is not None else (None, "miss")
 
+    def _fill(self, key: str, loader: Loader) -> asyncio.Task[tuple[Entry, Outcome, float]]:
+        """The one L1-miss resolution of ``key`` in this process (started if none runs)."""
+        task = self._fills.get(key)
+        if task is None:
+            task = asyncio.ensure_future(self._l2_or_load(key, loader))
+            self._fills[key] = task
+            task.add_done_callback(lambda t: self._fills.pop(key, None))
+        return task
+
+    async def _l2_or_load(self, key: str, loader: Loader) -> tuple[Entry, Outcome, float]:
+        """L2's entry of ``key`` ("l2"), else the loader's ("miss"), with the time L2
+        answered: one script reads the value or, when absent, takes the lock."""
+        assert self.l2 is not None
+        data, token = await self.l2.get_or_lock(key, self._lock_ttl_s)
+        answered = time.perf_counter()
+        if data is not None:
+            entry = self._accept(key, data)
+            if entry is not None:
+                return entry, "l2", answered
+        running = self._flights.get(key)  # e.g. a refresh whose L1 entry was evicted
+        if running is not None:
+            if token:
+                await self.l2.release(key, token)
+            return await asyncio.shield(running), "miss", answered
+        return await asyncio.shield(self._flight(key, loader, lock=token)), "miss", answered
+
     async def _from_l2(self, key: str) -> Entry | None:
         if self.l2 is None:
             return None
@@ -334,12 +368,14 @@ class Cache:
         if self.invalidator is not None and self.l2 is not None and self.l2.available:
             await self.l2.publish(self.invalidator.channel, self.invalidator.message(key))
 
-    def _flight(self, key: str, loader: Loader, newer_than: float = 0.0) -> asyncio.Task[Entry]:
+    def _flight(self, key: str, loader: Loader, newer_than: float = 0.0,
+                lock: str | None = None) -> asyncio.Task[Entry]:
         """The one regeneration of ``key`` in this process (started if none runs); an entry
-        in L2 fresher than ``newer_than`` (another process's regeneration) also does."""
+        in L2 fresher than ``newer_than`` (another process's regeneration) also does.
+        ``lock``: the token of a lock already taken ("" = go without), None = take it."""
         task = self._flights.get(key)
         if task is None:
-            task = asyncio.ensure_future(self._regenerate(key, loader, newer_than))
+            task = asyncio.ensure_future(self._regenerate(key, loader, newer_than, lock))
             self._flights[key] = task
             task.add_done_callback(lambda t: self._flight_done(key, t))
         return task
@@ -361,9 +397,10 @@ class Cache:
             log.warning("cache %s: background refresh failed: %r", self.region,
                         task.exception())
 
-    async def _regenerate(self, key: str, loader: Loader, newer_than: float) -> Entry:
-        token = ""
-        if self.l2 is not None:
+    async def _regenerate(self, key: str, loader: Loader, newer_than: float,
+                          lock: str | None) -> Entry:
+        token = lock or ""
+        if self.l2 is not None and lock is None:
             acquired = await self._lock_or_fresh(key, newer_than)
             if isinstance(acquired, Entry):
                 return acquired

@@ -102,3 +102,30 @@ def test_the_analyzer_covers_every_primary(cluster_url: str, redis_cluster: obje
     patterns = {p["pattern"]: p for p in doc["patterns"]}
     assert patterns["order:*"]["keys"] == 300 and patterns["session:*"]["no_ttl"] == 30
     assert set(doc["node_info"]) == set(doc["nodes"])
+
+
+async def test_keys_without_a_hash_tag_take_the_pipelined_path(
+        make_cluster: Callable[[], RedisCluster]) -> None:
+    """A key whose tag would be empty ("" or starting with "}") hashes its value and its lock
+    to different slots: it must not go through a two-key script (CROSSSLOT), and still load
+    once across instances."""
+    loads: list[str] = []
+
+    def loader(key: str) -> Callable[[], asyncio.Future[str]]:
+        async def load() -> str:
+            loads.append(key)
+            await asyncio.sleep(0.02)
+            return f"v{key}"
+        return load  # type: ignore[return-value]
+
+    odd = ["", "}x", "}", "user:1"]
+    async with Cache("odd", redis=make_cluster(), invalidation=False) as a, \
+            Cache("odd", redis=make_cluster(), invalidation=False) as b:
+        assert a.l2 is not None and b.l2 is not None
+        assert [a.l2.scripted(a.l2.name(k)) for k in odd] == [False, False, False, True]
+        got = await asyncio.gather(*(c.get_or_load(k, loader(k)) for k in odd for c in (a, b)))
+        assert got == [f"v{k}" for k in odd for _ in (0, 1)]
+        assert sorted(loads) == sorted(odd)
+        assert (a.l2.errors, b.l2.errors) == (0, 0)
+        async with Cache("odd", redis=make_cluster(), invalidation=False) as c:
+            assert [await c.get(k) for k in odd] == [f"v{k}" for k in odd]

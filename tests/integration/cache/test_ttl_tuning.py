@@ -153,7 +153,9 @@ async def test_the_service_tunes_when_switched_on(
            "INTPERF_INTPERF__CACHE_TUNING__INTERVAL": "0.2s"}
     async with Cache("svc-tuned", redis=make_client(), ttl=POLICY, ttl_bounds=BOUNDS) as a:
         with run_service()(storage, tmp_path, "sqlite", extra_env=env) as svc:
-            await until(lambda: a.ttl.ttl_s == 125.0, timeout_s=15)
+            # Both changes (two messages: the default TTL's and the user class's) applied.
+            await until(lambda: a.ttl.ttl_s == 125.0 and a.ttl.per_class["user"] == 50.0,
+                        timeout_s=15)
             with svc.client("viewer") as c:
                 body = c.get("/api/v1/cache/ttl-changes", params={"region": "svc-tuned"}).json()
         assert body["enabled"] is True and body["total"] == 2

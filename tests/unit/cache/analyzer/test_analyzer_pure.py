@@ -18,17 +18,28 @@ from intperf.cache.analyzer.stats import KeySample, info_delta, ttl_histogram
     ("config", "config"),
     ("cart.17", "cart.*"),
     ("a::b", "a::b"),
+    ("intperf:cache:catalog:{user:42}", "intperf:cache:catalog:{user:*}"),
+    ("intperf:cache:catalog:{user:42}:lock", "intperf:cache:catalog:{user:*}:lock"),
+    ("order:{17}", "order:{*}"),
+    ("{}", "{}"),
 ])
 def test_key_pattern(key: str, pattern: str) -> None:
     assert key_pattern(key) == pattern
     assert matches(key, pattern)
 
 
-@given(st.text(alphabet="ab01:/.-f9", max_size=30))
+@given(st.text(alphabet="ab01:/.-f9{}", max_size=30))
 def test_pattern_is_idempotent_and_matches(key: str) -> None:
     pattern = key_pattern(key)
     assert key_pattern(pattern) == pattern
     assert matches(key, pattern)
+
+
+def test_braced_star_matches_only_within_its_braces() -> None:
+    assert matches("order:{17}", "order:{*}")
+    assert not matches("order:17", "order:{*}")
+    assert not matches("order:{}", "order:{*}")
+    assert not matches("order:{17", "order:{*}")
 
 
 def test_info_delta() -> None:
