@@ -285,3 +285,16 @@ def test_field_size_limit_is_read_at_import_time(tmp_path: Path) -> None:
         assert import_jtl_csv_rows(p).skipped == 1
     finally:
         csv.field_size_limit(old)
+
+
+def test_trim_heap_returns_free_pages_or_does_nothing() -> None:
+    """glibc's malloc_trim where there is one (this CI's Linux), a no-op elsewhere."""
+    import platform
+
+    from intperf.loadtest.importers._common import _malloc_trim, trim_heap
+
+    trim_heap()
+    trim_heap()  # looked up once, callable again
+    assert _malloc_trim.cache_info().currsize == 1
+    if platform.libc_ver()[0] == "glibc":
+        assert _malloc_trim() is not None
