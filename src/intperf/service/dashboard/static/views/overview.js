@@ -32,10 +32,13 @@ export async function render(root, {me}) {
   stop.push(recentPoll);
 
   stop.push(poll(async () => {
-    const [run, wait] = await Promise.all([api(`${RUNS}?status=running&limit=20`),
+    const [run, wait] = await Promise.all([api(`${RUNS}?status=running&limit=100`),
       api(`${RUNS}?status=queued&limit=20`)]);
-    const ids = new Set(run.items.map((r) => r.runId));
-    for (const r of run.items) if (!cards.has(r.runId)) cards.set(r.runId, runCard(r, running, () => recentPoll.now()));
+    // A service's live analytics are a run of the day (testType LIVE) that stays "running":
+    // they have their own panel below, not a load-test card.
+    const tests = run.items.filter((r) => r.testType !== 'LIVE');
+    const ids = new Set(tests.map((r) => r.runId));
+    for (const r of tests) if (!cards.has(r.runId)) cards.set(r.runId, runCard(r, running, () => recentPoll.now()));
     for (const [id, card] of cards) {
       if (!ids.has(id) && card.ended) { card.abort.abort(); card.el.remove(); cards.delete(id); }
     }
